@@ -1,0 +1,124 @@
+//! [`CacheBuilder`]: prefix, version, default timeout, key policy, value size limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cache::{Cache, Shared};
+use crate::key::KeyMaker;
+use crate::{DynCacheBackend, Error, ErrorKind, Expiry, KeyPolicy, Result, Timeout};
+
+/// Django's default timeout: 300 seconds.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The largest encoded value accepted by default: 512 MiB, Redis' own limit.
+pub const DEFAULT_MAX_VALUE_SIZE: usize = 512 * 1024 * 1024;
+
+/// Builds a [`Cache`] over a backend.
+///
+/// ```
+/// # fn main() -> cache_api::Result<()> {
+/// use std::sync::Arc;
+/// use cache_api::{Cache, Timeout};
+///
+/// let cache = Cache::builder(Arc::new(cache_memory::MemoryBackend::new()))
+///     .with_prefix("wheel_analyzer")
+///     .with_version(1)
+///     .with_default_timeout(Timeout::secs(45 * 60))
+///     .build()?;
+/// assert_eq!(cache.make_key("scanner:last_run")?, "wheel_analyzer:1:scanner:last_run");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct CacheBuilder {
+    backend: DynCacheBackend,
+    prefix: String,
+    version: i64,
+    default_timeout: Timeout,
+    key_policy: KeyPolicy,
+    max_value_size: usize,
+}
+
+impl CacheBuilder {
+    /// A builder with Django's defaults: empty prefix, version 1, 300 s timeout.
+    pub fn new(backend: DynCacheBackend) -> Self {
+        CacheBuilder {
+            backend,
+            prefix: String::new(),
+            version: 1,
+            default_timeout: Timeout::After(DEFAULT_TIMEOUT),
+            key_policy: KeyPolicy::default(),
+            max_value_size: DEFAULT_MAX_VALUE_SIZE,
+        }
+    }
+
+    /// Django's `KEY_PREFIX`: the first part of every composed key.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Django's `VERSION`: the second part of every composed key (default 1).
+    pub fn with_version(mut self, version: i64) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Django's `TIMEOUT`: the timeout of writes that give none (default 300 s).
+    ///
+    /// [`Timeout::Never`] keeps entries forever; a zero duration stores nothing;
+    /// [`Timeout::Default`] means 300 s.
+    pub fn with_default_timeout(mut self, timeout: impl Into<Timeout>) -> Self {
+        self.default_timeout = match timeout.into() {
+            Timeout::Default => Timeout::After(DEFAULT_TIMEOUT),
+            t => t,
+        };
+        self
+    }
+
+    /// Which keys are accepted (default: [`KeyPolicy::default`]).
+    pub fn with_key_policy(mut self, policy: KeyPolicy) -> Self {
+        self.key_policy = policy;
+        self
+    }
+
+    /// The largest encoded value accepted, in bytes (default 512 MiB); larger values are
+    /// refused with [`ErrorKind::TooLarge`] before they reach the backend.
+    pub fn with_max_value_size(mut self, bytes: usize) -> Self {
+        self.max_value_size = bytes;
+        self
+    }
+
+    /// Builds the cache.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when the prefix breaks the key policy (whitespace, control
+    /// characters, or longer than the key limit by itself).
+    pub fn build(self) -> Result<Cache> {
+        let keys = KeyMaker::new(&self.prefix, self.version, "");
+        self.key_policy.check(keys.head()).map_err(|e| {
+            Error::new(
+                ErrorKind::Config,
+                format!(
+                    "key prefix {:?} is not allowed: {}",
+                    self.prefix,
+                    e.message()
+                ),
+            )
+        })?;
+        let default_expiry = self.default_timeout.resolve(Some(Expiry::Never));
+        let shared = Shared::new(
+            self.backend,
+            self.prefix,
+            self.default_timeout,
+            default_expiry,
+            self.key_policy,
+            self.max_value_size,
+        );
+        Ok(Cache::from_parts(
+            Arc::new(shared),
+            self.version,
+            Arc::from(""),
+        ))
+    }
+}

@@ -1,0 +1,259 @@
+//! The value codec: MessagePack (`rmp-serde`, structs as maps) for every value, except
+//! integers, which are stored as ASCII decimal so that a backend can increment them in place
+//! (Redis `INCRBY`), as Django's Redis backend does.
+//!
+//! The two forms can never be confused on read: a MessagePack value that starts with one of
+//! the bytes `-` or `0`–`9` is a one-byte integer, and integers are never stored as
+//! MessagePack.
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::{Error, ErrorKind, Result};
+
+/// Encodes a value into the bytes a backend stores.
+///
+/// # Errors
+/// [`ErrorKind::Encode`] when serde refuses the value (for example a map with non-string keys
+/// that the format cannot represent, or a failing `Serialize` impl).
+///
+/// ```
+/// use cache_api::codec;
+///
+/// assert_eq!(&codec::encode(&42_i64).unwrap()[..], b"42");
+/// assert_eq!(&codec::encode(&-7_i8).unwrap()[..], b"-7");
+/// let text = codec::encode(&"42").unwrap();
+/// assert_ne!(&text[..], b"42");
+/// assert_eq!(codec::decode::<String>(&text).unwrap(), "42");
+/// ```
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
+    let packed = rmp_serde::to_vec_named(value)
+        .map_err(|e| Error::new(ErrorKind::Encode, e.to_string()).with_source(e))?;
+    if let Some(text) = integer_as_ascii(&packed) {
+        return Ok(Bytes::from(text));
+    }
+    Ok(Bytes::from(packed))
+}
+
+/// Decodes stored bytes into a value.
+///
+/// Bytes that are not a complete MessagePack value of the requested type (or an ASCII decimal
+/// integer, for integer types) are an error, never a panic. Lengths declared in MessagePack
+/// headers are checked against the bytes actually present before anything is allocated.
+///
+/// # Errors
+/// [`ErrorKind::Decode`] with serde's explanation.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    if let Some(n) = parse_ascii_integer(bytes) {
+        let mut buf = Vec::with_capacity(9);
+        let written = match n {
+            AsciiInt::Signed(i) => rmp::encode::write_sint(&mut buf, i).map(|_| ()),
+            AsciiInt::Unsigned(u) => rmp::encode::write_uint(&mut buf, u).map(|_| ()),
+        };
+        written.map_err(|e| Error::new(ErrorKind::Decode, e.to_string()))?;
+        return decode_packed(&buf);
+    }
+    decode_packed(bytes)
+}
+
+fn decode_packed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    // The reader form copies strings as they are read and never trusts a declared length
+    // for an allocation; it also tells how much is left, so trailing junk is refused.
+    let mut rest = bytes;
+    let value = {
+        let mut de = rmp_serde::Deserializer::new(&mut rest);
+        T::deserialize(&mut de).map_err(|e| {
+            Error::new(
+                ErrorKind::Decode,
+                format!("stored bytes do not decode: {e}"),
+            )
+            .with_source(e)
+        })?
+    };
+    if !rest.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Decode,
+            format!("stored bytes hold {} bytes after the value", rest.len()),
+        ));
+    }
+    Ok(value)
+}
+
+/// An integer read back from its ASCII form.
+enum AsciiInt {
+    Signed(i64),
+    Unsigned(u64),
+}
+
+/// Parses `-?[0-9]+` fitting in `i64` or `u64`.
+fn parse_ascii_integer(bytes: &[u8]) -> Option<AsciiInt> {
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    if let Ok(i) = text.parse::<i64>() {
+        return Some(AsciiInt::Signed(i));
+    }
+    text.parse::<u64>().ok().map(AsciiInt::Unsigned)
+}
+
+/// Whether `bytes` are a whole integer as stored by [`encode`] (ASCII decimal).
+pub fn is_stored_integer(bytes: &[u8]) -> bool {
+    parse_ascii_integer(bytes).is_some()
+}
+
+/// Rewrites a MessagePack buffer holding exactly one integer as ASCII decimal.
+fn integer_as_ascii(packed: &[u8]) -> Option<Vec<u8>> {
+    let (&marker, rest) = packed.split_first()?;
+    let be = |n: usize| -> Option<[u8; 8]> {
+        if rest.len() != n {
+            return None;
+        }
+        let mut out = [0u8; 8];
+        out[8 - n..].copy_from_slice(rest);
+        Some(out)
+    };
+    let sign_extend = |n: usize| -> Option<i64> {
+        let raw = u64::from_be_bytes(be(n)?);
+        let shift = 64 - 8 * n as u32;
+        Some(((raw << shift) as i64) >> shift)
+    };
+    let text = match marker {
+        0x00..=0x7f if rest.is_empty() => marker.to_string(),
+        0xe0..=0xff if rest.is_empty() => (marker as i8).to_string(),
+        0xcc => u64::from_be_bytes(be(1)?).to_string(),
+        0xcd => u64::from_be_bytes(be(2)?).to_string(),
+        0xce => u64::from_be_bytes(be(4)?).to_string(),
+        0xcf => u64::from_be_bytes(be(8)?).to_string(),
+        0xd0 => sign_extend(1)?.to_string(),
+        0xd1 => sign_extend(2)?.to_string(),
+        0xd2 => sign_extend(4)?.to_string(),
+        0xd3 => sign_extend(8)?.to_string(),
+        _ => return None,
+    };
+    Some(text.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde::Deserialize;
+
+    #[test]
+    fn integers_are_ascii_everything_else_msgpack() {
+        for (n, text) in [
+            (0i64, "0"),
+            (5, "5"),
+            (127, "127"),
+            (128, "128"),
+            (-1, "-1"),
+            (-32, "-32"),
+            (-33, "-33"),
+            (-129, "-129"),
+            (70_000, "70000"),
+            (i64::MAX, "9223372036854775807"),
+            (i64::MIN, "-9223372036854775808"),
+        ] {
+            assert_eq!(&encode(&n).unwrap()[..], text.as_bytes(), "{n}");
+            assert_eq!(decode::<i64>(text.as_bytes()).unwrap(), n);
+        }
+        assert_eq!(&encode(&u64::MAX).unwrap()[..], b"18446744073709551615");
+        assert_eq!(decode::<u64>(b"18446744073709551615").unwrap(), u64::MAX);
+        assert_eq!(decode::<u8>(b"200").unwrap(), 200);
+        assert_eq!(decode::<f64>(b"3").unwrap(), 3.0);
+    }
+
+    #[test]
+    fn strings_bools_and_none_keep_their_type() {
+        assert_eq!(decode::<String>(&encode("2").unwrap()).unwrap(), "2");
+        assert!(decode::<bool>(&encode(&true).unwrap()).unwrap());
+        assert_eq!(
+            decode::<Option<i32>>(&encode(&None::<i32>).unwrap()).unwrap(),
+            None
+        );
+        assert_eq!(decode::<f64>(&encode(&5.0).unwrap()).unwrap(), 5.0);
+        assert_eq!(decode::<String>(&encode("").unwrap()).unwrap(), "");
+        assert!(decode::<String>(b"2").is_err());
+        assert!(decode::<i64>(&encode("2").unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_struct_reads_back_after_gaining_an_optional_field() {
+        #[derive(Serialize)]
+        struct V1 {
+            ticker: String,
+        }
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct V2 {
+            ticker: String,
+            #[serde(default)]
+            eps: Option<f64>,
+        }
+        let bytes = encode(&V1 {
+            ticker: "AAPL".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            decode::<V2>(&bytes).unwrap(),
+            V2 {
+                ticker: "AAPL".into(),
+                eps: None
+            }
+        );
+    }
+
+    #[test]
+    fn garbage_and_trailing_bytes_are_decode_errors() {
+        for bad in [&b"\xc1"[..], b"\x92\x01", b"\xa5ab", b"", b"\x01\x02"] {
+            let err = decode::<serde_ignored_any::Any>(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Decode, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_header_claiming_4_gib_is_refused() {
+        let str32 = [0xdb, 0xff, 0xff, 0xff, 0xff, b'a'];
+        assert_eq!(
+            decode::<String>(&str32).unwrap_err().kind(),
+            ErrorKind::Decode
+        );
+        let bin32 = [0xc6, 0xff, 0xff, 0xff, 0xff, 1];
+        assert_eq!(
+            decode::<Vec<u8>>(&bin32).unwrap_err().kind(),
+            ErrorKind::Decode
+        );
+        let array32 = [0xdd, 0xff, 0xff, 0xff, 0xff, 1];
+        assert_eq!(
+            decode::<Vec<u64>>(&array32).unwrap_err().kind(),
+            ErrorKind::Decode
+        );
+    }
+
+    mod serde_ignored_any {
+        /// Accepts any value, to test the framing alone.
+        pub(super) type Any = serde::de::IgnoredAny;
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode::<serde::de::IgnoredAny>(&bytes);
+            let _ = decode::<String>(&bytes);
+            let _ = decode::<Vec<i64>>(&bytes);
+            let _ = decode::<std::collections::HashMap<String, Option<f64>>>(&bytes);
+        }
+
+        #[test]
+        fn every_integer_round_trips(n in any::<i64>()) {
+            prop_assert_eq!(decode::<i64>(&encode(&n).unwrap()).unwrap(), n);
+        }
+
+        #[test]
+        fn every_string_round_trips_as_a_string(s in ".*") {
+            prop_assert_eq!(decode::<String>(&encode(&s).unwrap()).unwrap(), s);
+        }
+    }
+}

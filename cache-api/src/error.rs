@@ -1,0 +1,249 @@
+//! The one error type of the library, with a kind that callers match on.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// `Result` with this crate's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, in a form a caller can match on.
+///
+/// Whether the operation may be retried is a separate question, answered by
+/// [`Error::is_temporary`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The key is empty, too long, or holds whitespace or control characters.
+    InvalidKey,
+    /// The key does not exist (or has expired): `incr`, `decr`, `incr_version`.
+    NotFound,
+    /// `incr`/`decr` found a value that is not an integer.
+    NotInteger,
+    /// `incr`/`decr` would move the value past `i64::MIN` or `i64::MAX`.
+    Overflow,
+    /// The key holds a value of a kind the cache does not manage (for example a Redis list).
+    WrongType,
+    /// The value could not be encoded.
+    Encode,
+    /// The stored bytes could not be decoded into the requested type.
+    Decode,
+    /// The encoded value is larger than the configured maximum.
+    TooLarge,
+    /// The backend cannot be reached, or the connection dropped.
+    Unavailable,
+    /// The backend did not answer within the configured time.
+    Timeout,
+    /// The backend answered with an error not covered by another kind.
+    Backend,
+    /// The configuration is invalid (bad URL, unknown option, feature not enabled).
+    Config,
+    /// A loader passed to `get_or_set_with` failed.
+    Loader,
+}
+
+impl ErrorKind {
+    /// A short, stable, lowercase name for logs and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidKey => "invalid_key",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::NotInteger => "not_integer",
+            ErrorKind::Overflow => "overflow",
+            ErrorKind::WrongType => "wrong_type",
+            ErrorKind::Encode => "encode",
+            ErrorKind::Decode => "decode",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Backend => "backend",
+            ErrorKind::Config => "config",
+            ErrorKind::Loader => "loader",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The error of every cache operation.
+///
+/// It carries a [`kind`](Error::kind), the operation, the user's key where there is one, the
+/// backend's name, and the underlying error as its [`source`](std::error::Error::source). It
+/// never carries a password. It is cheap to clone, so that one failure can be handed to many
+/// waiters (see [`Cache::get_or_set_with`](crate::Cache::get_or_set_with)).
+///
+/// ```
+/// use cache_api::{Error, ErrorKind};
+///
+/// let err = Error::new(ErrorKind::NotFound, "key does not exist").with_key("earnings:AAPL");
+/// assert_eq!(err.kind(), ErrorKind::NotFound);
+/// assert_eq!(err.key(), Some("earnings:AAPL"));
+/// assert!(!err.is_temporary());
+/// ```
+#[derive(Clone)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    operation: Option<&'static str>,
+    key: Option<String>,
+    backend: Option<&'static str>,
+    temporary: bool,
+    source: Option<Source>,
+}
+
+impl Error {
+    /// A new error of `kind` with a human-readable message.
+    ///
+    /// [`ErrorKind::Unavailable`] and [`ErrorKind::Timeout`] are temporary by default.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            operation: None,
+            key: None,
+            backend: None,
+            temporary: matches!(kind, ErrorKind::Unavailable | ErrorKind::Timeout),
+            source: None,
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The key the operation was about, as the caller wrote it (not the composed key).
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// The operation that failed (`"get"`, `"set"`, …), when known.
+    pub fn operation(&self) -> Option<&'static str> {
+        self.operation
+    }
+
+    /// The name of the backend that failed (`"memory"`, `"redis"`), when known.
+    pub fn backend(&self) -> Option<&'static str> {
+        self.backend
+    }
+
+    /// The message, without the operation, key and backend that `Display` adds.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether retrying the same call later may succeed (a dropped connection, a timeout).
+    pub fn is_temporary(&self) -> bool {
+        self.temporary
+    }
+
+    /// Sets the key the error is about.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Sets the operation, unless one is already set.
+    pub fn with_operation(mut self, operation: &'static str) -> Self {
+        self.operation.get_or_insert(operation);
+        self
+    }
+
+    /// Sets the backend's name, unless one is already set.
+    pub fn with_backend(mut self, backend: &'static str) -> Self {
+        self.backend.get_or_insert(backend);
+        self
+    }
+
+    /// Marks whether a retry may succeed.
+    pub fn with_temporary(mut self, temporary: bool) -> Self {
+        self.temporary = temporary;
+        self
+    }
+
+    /// Keeps `source` as the underlying cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Keeps an already shared cause.
+    pub fn with_shared_source(mut self, source: Arc<dyn std::error::Error + Send + Sync>) -> Self {
+        self.source = Some(source);
+        self
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .field("operation", &self.operation)
+            .field("key", &self.key)
+            .field("backend", &self.backend)
+            .field("temporary", &self.temporary)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(backend) = self.backend {
+            write!(f, "{backend} ")?;
+        }
+        if let Some(op) = self.operation {
+            write!(f, "{op} ")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, "of key {key:?} ")?;
+        }
+        write!(f, "failed ({}): {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|s| s.as_ref() as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_operation_key_and_backend() {
+        let err = Error::new(ErrorKind::Decode, "invalid type")
+            .with_key("k1")
+            .with_operation("get")
+            .with_backend("memory");
+        assert_eq!(
+            err.to_string(),
+            "memory get of key \"k1\" failed (decode): invalid type"
+        );
+    }
+
+    #[test]
+    fn network_kinds_are_temporary() {
+        assert!(Error::new(ErrorKind::Timeout, "t").is_temporary());
+        assert!(Error::new(ErrorKind::Unavailable, "u").is_temporary());
+        assert!(!Error::new(ErrorKind::Decode, "d").is_temporary());
+    }
+
+    #[test]
+    fn first_operation_wins() {
+        let err = Error::new(ErrorKind::Backend, "x")
+            .with_operation("incr")
+            .with_operation("get");
+        assert_eq!(err.operation(), Some("incr"));
+    }
+}

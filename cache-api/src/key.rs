@@ -1,0 +1,176 @@
+//! Key composition (`{prefix}:{version}:{key}`, as Django's default key function) and
+//! validation, done once for every backend.
+
+use crate::{Error, ErrorKind, Result};
+
+/// The longest composed key accepted by default, in bytes (memcached's limit, which Django
+/// warns about).
+pub const DEFAULT_MAX_KEY_LEN: usize = 250;
+
+/// Which keys a [`Cache`](crate::Cache) accepts.
+///
+/// By default a key is refused with [`ErrorKind::InvalidKey`] when it is empty, when the
+/// composed key is longer than 250 bytes, or when it holds whitespace or control characters.
+/// Django only warns about these; refusing them means code that passes on one backend passes
+/// on all.
+///
+/// ```
+/// use cache_api::KeyPolicy;
+///
+/// let strict = KeyPolicy::default();
+/// assert!(strict.check("wheel_analyzer:1:scanner:last_run").is_ok());
+/// assert!(strict.check("wheel_analyzer:1:has space").is_err());
+/// assert!(KeyPolicy::relaxed().check("wheel_analyzer:1:has space").is_ok());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct KeyPolicy {
+    /// The longest composed key accepted, in bytes; `None` for no limit.
+    pub max_len: Option<usize>,
+    /// Whether whitespace and control characters are refused.
+    pub reject_whitespace_and_control: bool,
+}
+
+impl Default for KeyPolicy {
+    fn default() -> Self {
+        KeyPolicy {
+            max_len: Some(DEFAULT_MAX_KEY_LEN),
+            reject_whitespace_and_control: true,
+        }
+    }
+}
+
+impl KeyPolicy {
+    /// Accepts any non-empty key.
+    pub fn relaxed() -> Self {
+        KeyPolicy {
+            max_len: None,
+            reject_whitespace_and_control: false,
+        }
+    }
+
+    /// Sets the longest composed key accepted.
+    pub fn with_max_len(mut self, max_len: Option<usize>) -> Self {
+        self.max_len = max_len;
+        self
+    }
+
+    /// Sets whether whitespace and control characters are refused.
+    pub fn with_reject_whitespace_and_control(mut self, reject: bool) -> Self {
+        self.reject_whitespace_and_control = reject;
+        self
+    }
+
+    /// Checks a composed key against the policy.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidKey`] naming the rule that was broken.
+    pub fn check(&self, composed: &str) -> Result<()> {
+        if let Some(max) = self.max_len {
+            if composed.len() > max {
+                return Err(Error::new(
+                    ErrorKind::InvalidKey,
+                    format!(
+                        "composed key is {} bytes long, more than the {max} allowed",
+                        composed.len()
+                    ),
+                ));
+            }
+        }
+        if self.reject_whitespace_and_control {
+            if let Some(c) = composed
+                .chars()
+                .find(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(Error::new(
+                    ErrorKind::InvalidKey,
+                    format!("key holds whitespace or a control character ({c:?})"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds composed keys for one prefix, version and namespace.
+///
+/// The head `"{prefix}:{version}:{namespace}"` is formatted once; composing a key is then one
+/// allocation and one copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyMaker {
+    head: String,
+}
+
+impl KeyMaker {
+    pub(crate) fn new(prefix: &str, version: i64, namespace: &str) -> Self {
+        KeyMaker {
+            head: format!("{prefix}:{version}:{namespace}"),
+        }
+    }
+
+    pub(crate) fn head(&self) -> &str {
+        &self.head
+    }
+
+    /// Composes and validates a key.
+    pub(crate) fn make(&self, key: &str, policy: &KeyPolicy) -> Result<String> {
+        if key.is_empty() {
+            return Err(Error::new(ErrorKind::InvalidKey, "key is empty").with_key(key));
+        }
+        let mut composed = String::with_capacity(self.head.len() + key.len());
+        composed.push_str(&self.head);
+        composed.push_str(key);
+        policy.check(&composed).map_err(|e| e.with_key(key))?;
+        Ok(composed)
+    }
+}
+
+/// Django's default key function: `"{prefix}:{version}:{key}"`.
+///
+/// ```
+/// assert_eq!(
+///     cache_api::make_key("wheel_analyzer", 1, "alphavantage:earnings:AAPL"),
+///     "wheel_analyzer:1:alphavantage:earnings:AAPL"
+/// );
+/// ```
+pub fn make_key(prefix: &str, version: i64, key: &str) -> String {
+    format!("{prefix}:{version}:{key}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn composes_like_django() {
+        let maker = KeyMaker::new("wheel_analyzer", 1, "alphavantage:");
+        assert_eq!(
+            maker.make("earnings:AAPL", &KeyPolicy::default()).unwrap(),
+            "wheel_analyzer:1:alphavantage:earnings:AAPL"
+        );
+        assert_eq!(make_key("", 1, "k"), ":1:k");
+    }
+
+    #[test]
+    fn length_limit_counts_the_composed_key() {
+        let maker = KeyMaker::new("p", 1, "");
+        let ok = "a".repeat(250 - 4);
+        let too_long = "a".repeat(251 - 4);
+        assert!(maker.make(&ok, &KeyPolicy::default()).is_ok());
+        let err = maker.make(&too_long, &KeyPolicy::default()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidKey);
+        assert_eq!(err.key(), Some(too_long.as_str()));
+    }
+
+    #[test]
+    fn rejects_empty_whitespace_and_control() {
+        let maker = KeyMaker::new("p", 1, "");
+        for bad in ["", "a b", "a\tb", "a\nb", "a\u{7f}b", "a\u{1}b", "a\u{a0}b"] {
+            let err = maker.make(bad, &KeyPolicy::default()).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidKey, "{bad:?}");
+        }
+        assert!(maker.make("clé:日本", &KeyPolicy::default()).is_ok());
+        assert!(maker.make("a b", &KeyPolicy::relaxed()).is_ok());
+        assert!(maker.make("", &KeyPolicy::relaxed()).is_err());
+    }
+}

@@ -1,0 +1,86 @@
+//! Hit, miss, write, delete and error counters, kept with relaxed atomics.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Live counters of one cache (shared by its namespaces and version views).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    sets: AtomicU64,
+    deletes: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn hit(&self, n: u64) {
+        if n > 0 {
+            self.hits.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+    pub(crate) fn miss(&self, n: u64) {
+        if n > 0 {
+            self.misses.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+    pub(crate) fn set(&self, n: u64) {
+        if n > 0 {
+            self.sets.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+    pub(crate) fn delete(&self, n: u64) {
+        if n > 0 {
+            self.deletes.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+    pub(crate) fn error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            sets: self.sets.load(Ordering::Relaxed),
+            deletes: self.deletes.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A snapshot of a cache's counters, from [`Cache::stats`](crate::Cache::stats).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_api::Result<()> {
+/// let cache = cache_memory::MemoryBackend::new().cache();
+/// cache.set("a", &1).await?;
+/// let _: Option<i32> = cache.get("a").await?;
+/// let _: Option<i32> = cache.get("b").await?;
+/// let stats = cache.stats();
+/// assert_eq!((stats.hits, stats.misses, stats.sets), (1, 1, 1));
+/// assert_eq!(stats.hit_rate(), Some(0.5));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Keys read and found.
+    pub hits: u64,
+    /// Keys read and not found.
+    pub misses: u64,
+    /// Keys written.
+    pub sets: u64,
+    /// Keys deleted (that existed).
+    pub deletes: u64,
+    /// Operations that returned an error.
+    pub errors: u64,
+}
+
+impl CacheStats {
+    /// `hits / (hits + misses)`, or `None` before the first read.
+    pub fn hit_rate(&self) -> Option<f64> {
+        let reads = self.hits + self.misses;
+        (reads > 0).then(|| self.hits as f64 / reads as f64)
+    }
+}

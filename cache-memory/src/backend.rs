@@ -1,0 +1,285 @@
+//! [`MemoryBackend`]: the contract on moka's future cache.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use cache_api::{
+    async_trait, Bytes, Cache, CacheBackend, CacheBuilder, Error, ErrorKind, Expiry, KeyTtl,
+    Result, SetMode, SetOptions,
+};
+use moka::future::Cache as MokaCache;
+use moka::ops::compute::Op;
+
+use crate::entry::{deadline, Entry};
+use crate::MemoryBackendBuilder;
+
+/// The in-process backend, on [`moka`]'s future cache.
+///
+/// It stores the same encoded bytes as the Redis backend, so a value that fails to encode or
+/// decode fails on both, and it answers every operation of the contract the same way: expiry
+/// per entry (checked on every read, before eviction), atomic `incr` that keeps the expiry,
+/// `add` over an expired entry, and `clear` limited to a prefix.
+///
+/// Clones share one store, like Django's `LocMemCache` handles that name the same
+/// `LOCATION`: several [`Cache`] handles (other prefixes, other versions) can live in it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_api::Result<()> {
+/// use cache_memory::MemoryBackend;
+///
+/// let store = MemoryBackend::new();
+/// let a = store.cache_builder().with_prefix("a").build()?;
+/// let b = store.cache_builder().with_prefix("b").build()?;
+/// a.set("k", "from a").await?;
+/// b.set("k", "from b").await?;
+/// a.clear().await?;
+/// assert_eq!(b.get::<String>("k").await?.as_deref(), Some("from b"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct MemoryBackend {
+    store: MokaCache<String, Entry>,
+}
+
+impl fmt::Debug for MemoryBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryBackend")
+            .field("entries", &self.store.entry_count())
+            .finish()
+    }
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// Compile-time check: the backend crosses tasks and threads.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<MemoryBackend>();
+};
+
+/// What a compute closure decided, read back after moka ran it.
+type Decision<T> = Option<Result<T>>;
+
+impl MemoryBackend {
+    /// A backend bounded to [`DEFAULT_MAX_ENTRIES`](crate::DEFAULT_MAX_ENTRIES) entries.
+    pub fn new() -> Self {
+        MemoryBackendBuilder::new().build()
+    }
+
+    /// A builder for the bound (entries or bytes).
+    pub fn builder() -> MemoryBackendBuilder {
+        MemoryBackendBuilder::new()
+    }
+
+    pub(crate) fn from_store(store: MokaCache<String, Entry>) -> Self {
+        MemoryBackend { store }
+    }
+
+    /// A [`Cache`] with Django's defaults over this store.
+    pub fn cache(&self) -> Cache {
+        Cache::new(Arc::new(self.clone()))
+    }
+
+    /// A [`CacheBuilder`] over this store, to set the prefix, version and default timeout.
+    pub fn cache_builder(&self) -> CacheBuilder {
+        Cache::builder(Arc::new(self.clone()))
+    }
+
+    /// The number of entries, live or expired-but-not-yet-evicted (approximate, as moka's).
+    pub fn entry_count(&self) -> u64 {
+        self.store.entry_count()
+    }
+
+    /// Runs moka's pending maintenance (evictions, expirations) now.
+    pub async fn run_pending_tasks(&self) {
+        self.store.run_pending_tasks().await;
+    }
+
+    fn live(&self, entry: Option<Entry>, now: Instant) -> Option<Entry> {
+        entry.filter(|e| e.is_live(now))
+    }
+
+    /// Runs `decide` on the live entry of `key` under moka's per-key lock.
+    async fn compute<T>(
+        &self,
+        key: &str,
+        decide: impl FnOnce(Option<&Entry>, Instant) -> (Op<Entry>, Result<T>),
+    ) -> Result<T> {
+        let mut decision: Decision<T> = None;
+        let result = self
+            .store
+            .entry_by_ref(key)
+            .and_compute_with(|current| {
+                let now = Instant::now();
+                let current = current.map(|e| e.into_value());
+                let live = current.as_ref().filter(|e| e.is_live(now));
+                let (op, answer) = decide(live, now);
+                // An expired entry that is left alone is removed now rather than later.
+                let op = match op {
+                    Op::Nop if live.is_none() && current.is_some() => Op::Remove,
+                    op => op,
+                };
+                decision = Some(answer);
+                std::future::ready(op)
+            })
+            .await;
+        drop(result);
+        decision.unwrap_or_else(|| {
+            Err(Error::new(
+                ErrorKind::Backend,
+                "moka did not run the compute closure",
+            ))
+        })
+    }
+}
+
+fn parse_integer(bytes: &[u8]) -> Result<i64> {
+    if !cache_api::codec::is_stored_integer(bytes) {
+        return Err(Error::new(
+            ErrorKind::NotInteger,
+            "the stored value is not an integer",
+        ));
+    }
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .ok_or_else(|| Error::new(ErrorKind::Overflow, "the stored integer is out of range"))
+}
+
+#[async_trait]
+impl CacheBackend for MemoryBackend {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let now = Instant::now();
+        Ok(self.live(self.store.get(key).await, now).map(|e| e.value))
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        let now = Instant::now();
+        for key in keys {
+            out.push(self.live(self.store.get(key).await, now).map(|e| e.value));
+        }
+        Ok(out)
+    }
+
+    async fn set(&self, key: &str, value: Bytes, options: SetOptions) -> Result<bool> {
+        let mode = options.mode;
+        self.compute(key, move |live, now| {
+            let write = match mode {
+                SetMode::IfAbsent => live.is_none(),
+                SetMode::IfPresent => live.is_some(),
+                _ => true,
+            };
+            if write {
+                (Op::Put(Entry::new(value, options.expiry, now)), Ok(true))
+            } else {
+                (Op::Nop, Ok(false))
+            }
+        })
+        .await
+    }
+
+    async fn set_many(&self, entries: &[(String, Bytes)], expiry: Expiry) -> Result<Vec<usize>> {
+        for (key, value) in entries {
+            self.set(key, value.clone(), SetOptions::new(expiry))
+                .await?;
+        }
+        Ok(Vec::new())
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        self.compute(key, |live, _| (Op::Remove, Ok(live.is_some())))
+            .await
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Result<u64> {
+        let mut deleted = 0;
+        for key in keys {
+            deleted += u64::from(self.delete(key).await?);
+        }
+        Ok(deleted)
+    }
+
+    async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
+        self.compute(key, move |live, now| match live {
+            Some(entry) => {
+                let mut entry = entry.clone();
+                entry.expires_at = deadline(expiry, now);
+                (Op::Put(entry), Ok(true))
+            }
+            None => (Op::Nop, Ok(false)),
+        })
+        .await
+    }
+
+    async fn has_key(&self, key: &str) -> Result<bool> {
+        let now = Instant::now();
+        Ok(self.live(self.store.get(key).await, now).is_some())
+    }
+
+    async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
+        self.compute(key, move |live, _| {
+            let Some(entry) = live else {
+                return (
+                    Op::Nop,
+                    Err(Error::new(ErrorKind::NotFound, "key does not exist")),
+                );
+            };
+            let next = parse_integer(&entry.value).and_then(|n| {
+                n.checked_add(delta)
+                    .ok_or_else(|| Error::new(ErrorKind::Overflow, "increment would overflow i64"))
+            });
+            match next {
+                Ok(n) => {
+                    let updated = Entry {
+                        value: Bytes::from(n.to_string()),
+                        expires_at: entry.expires_at,
+                    };
+                    (Op::Put(updated), Ok(n))
+                }
+                Err(e) => (Op::Nop, Err(e)),
+            }
+        })
+        .await
+    }
+
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        let now = Instant::now();
+        Ok(match self.store.get(key).await {
+            Some(entry) => entry.ttl(now),
+            None => KeyTtl::Missing,
+        })
+    }
+
+    async fn clear(&self, prefix: &str) -> Result<u64> {
+        let now = Instant::now();
+        let doomed: Vec<Arc<String>> = self
+            .store
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| k)
+            .collect();
+        let mut deleted = 0;
+        for key in doomed {
+            if let Some(entry) = self.store.remove(key.as_str()).await {
+                deleted += u64::from(entry.is_live(now));
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.store.run_pending_tasks().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,79 @@
+//! What the memory backend stores per key: the encoded bytes and their deadline.
+
+use std::time::{Duration, Instant};
+
+use cache_api::{Bytes, Expiry, KeyTtl};
+
+/// One stored value.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) value: Bytes,
+    pub(crate) expires_at: Option<Instant>,
+}
+
+impl Entry {
+    pub(crate) fn new(value: Bytes, expiry: Expiry, now: Instant) -> Self {
+        Entry {
+            value,
+            expires_at: deadline(expiry, now),
+        }
+    }
+
+    /// Whether the entry is still alive at `now` (expiry is checked on every read, before
+    /// moka evicts anything).
+    pub(crate) fn is_live(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+
+    pub(crate) fn ttl(&self, now: Instant) -> KeyTtl {
+        match self.expires_at {
+            None => KeyTtl::Persistent,
+            Some(at) if at > now => KeyTtl::Expires(at - now),
+            Some(_) => KeyTtl::Missing,
+        }
+    }
+
+    /// Bytes this entry accounts for, for the byte-bounded weigher.
+    pub(crate) fn weight(&self, key: &str) -> u32 {
+        u32::try_from(key.len() + self.value.len()).unwrap_or(u32::MAX)
+    }
+}
+
+/// The instant an expiry ends, `None` for never (or past `Instant`'s range).
+pub(crate) fn deadline(expiry: Expiry, now: Instant) -> Option<Instant> {
+    match expiry {
+        Expiry::After(d) => now.checked_add(d),
+        _ => None,
+    }
+}
+
+/// Tells moka when each entry expires: at its own deadline.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EntryExpiry;
+
+impl EntryExpiry {
+    fn remaining(entry: &Entry, now: Instant) -> Option<Duration> {
+        entry.expires_at.map(|at| at.saturating_duration_since(now))
+    }
+}
+
+impl moka::Expiry<String, Entry> for EntryExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &Entry,
+        created_at: Instant,
+    ) -> Option<Duration> {
+        Self::remaining(value, created_at)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        value: &Entry,
+        updated_at: Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Self::remaining(value, updated_at)
+    }
+}
