@@ -1,0 +1,392 @@
+//! Real `redis-server` processes for the cache crates' tests: no mocks.
+//!
+//! [`RedisServer::start`] runs a private server on a free loopback port, in a fresh temporary
+//! directory, with persistence off; it is killed (and its directory removed) on `Drop`. Tests
+//! that only need *a* server share one per test process through [`shared_redis_url`], or use
+//! the server named by `CACHE_TEST_REDIS_URL`.
+//!
+//! Every server is started through a small `sh` watchdog that kills it when the test process
+//! is gone, so that no server outlives the tests, even when the process is killed or when the
+//! server is held in a `static` that is never dropped.
+//!
+//! When `redis-server` is not installed, starting fails with [`NOT_FOUND_MESSAGE`]: a test
+//! that needs Redis fails and says what to install; it never skips and passes.
+//!
+//! ```no_run
+//! use cache_test_support::RedisServer;
+//!
+//! let server = RedisServer::start_with(&["--requirepass", "secret"])?;
+//! let url = format!("redis://:secret@127.0.0.1:{}/0", server.port());
+//! # let _ = url;
+//! # Ok::<(), String>(())
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+// `shared_redis_url` reports a server that cannot be started by panicking: it is only called
+// from tests, where a panic is how a failure is reported, and it has no caller to return to.
+#![allow(clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The environment variable naming a Redis server that tests may use instead of starting one.
+pub const REDIS_URL_VAR: &str = "CACHE_TEST_REDIS_URL";
+
+/// The error of every start when `redis-server` is not on `PATH`.
+pub const NOT_FOUND_MESSAGE: &str = "redis-server was not found; install it with \
+`apt-get install redis-server` (Debian/Ubuntu) or `brew install redis`, or set \
+CACHE_TEST_REDIS_URL to a server the tests may use.";
+
+/// How long a server may take to answer its first `PING`.
+const START_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many free ports are tried when another process takes the one picked first.
+const START_ATTEMPTS: usize = 3;
+
+/// Starts `redis-server` in the background, prints its pid, and waits for it; a watchdog
+/// kills it (and removes its directory) once the test process (`$CACHE_TEST_PARENT_PID`) is
+/// gone. Arguments are passed as `"$@"`, so nothing is re-parsed by the shell.
+const LAUNCHER: &str = r#"
+redis-server "$@" >"$CACHE_TEST_DIR/redis.log" 2>&1 &
+server=$!
+echo "$server"
+(
+    while kill -0 "$CACHE_TEST_PARENT_PID" 2>/dev/null; do sleep 0.5; done
+    kill -9 "$server" 2>/dev/null
+) >/dev/null 2>&1 &
+watchdog=$!
+wait "$server"
+kill "$watchdog" 2>/dev/null
+kill -0 "$CACHE_TEST_PARENT_PID" 2>/dev/null || rm -rf "$CACHE_TEST_DIR"
+"#;
+
+/// A `redis-server` process on a free loopback port, killed on `Drop`.
+#[derive(Debug)]
+pub struct RedisServer {
+    port: u16,
+    args: Vec<String>,
+    dir: PathBuf,
+    pid: u32,
+    launcher: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts a server with persistence off (`--save "" --appendonly no`).
+    ///
+    /// # Errors
+    /// [`NOT_FOUND_MESSAGE`] when `redis-server` is not on `PATH`; otherwise a message with
+    /// the server's log when it exits or does not answer `PING` within 5 seconds.
+    pub fn start() -> Result<RedisServer, String> {
+        RedisServer::start_with(&[])
+    }
+
+    /// Starts a server with extra arguments, for example `&["--requirepass", "secret"]`.
+    ///
+    /// # Errors
+    /// As [`start`](RedisServer::start).
+    pub fn start_with(extra_args: &[&str]) -> Result<RedisServer, String> {
+        if !redis_server_on_path() {
+            return Err(NOT_FOUND_MESSAGE.to_owned());
+        }
+        let args: Vec<String> = extra_args.iter().map(|a| (*a).to_owned()).collect();
+        let dir = fresh_dir()?;
+        let mut last_error = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port()?;
+            let mut server = RedisServer {
+                port,
+                args: args.clone(),
+                dir: dir.clone(),
+                pid: 0,
+                launcher: None,
+            };
+            match server.launch() {
+                Ok(()) => return Ok(server),
+                // Another process may have taken the port between our probe and the bind.
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
+    }
+
+    /// The TCP port the server listens on (on 127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:{port}`, without a password or a database number.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The process id of the server (of the last one started, after a [`kill`](Self::kill)).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Kills the server with `SIGKILL` and waits until it is gone.
+    ///
+    /// # Errors
+    /// When `kill` cannot be run.
+    pub fn kill(&mut self) -> Result<(), String> {
+        let Some(mut launcher) = self.launcher.take() else {
+            return Ok(());
+        };
+        let signalled = signal(self.pid, "-KILL");
+        // The launcher exits as soon as the server is gone; waiting for it reaps both.
+        let waited = launcher
+            .wait()
+            .map(|_| ())
+            .map_err(|e| format!("waiting for redis-server {} to exit: {e}", self.pid));
+        signalled.and(waited)
+    }
+
+    /// Starts the server again on the same port with the same arguments (killing the running
+    /// one first, if any), and waits until it answers `PING`.
+    ///
+    /// # Errors
+    /// As [`start`](RedisServer::start); the port may have been taken in the meantime.
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.kill()?;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| format!("creating {}: {e}", self.dir.display()))?;
+        self.launch()
+    }
+
+    /// Freezes the server with `SIGSTOP`: it keeps its connections but answers nothing.
+    ///
+    /// # Errors
+    /// When `kill` cannot be run or the process is gone.
+    pub fn stop_signal(&self) -> Result<(), String> {
+        signal(self.pid, "-STOP")
+    }
+
+    /// Resumes a server frozen by [`stop_signal`](Self::stop_signal) with `SIGCONT`.
+    ///
+    /// # Errors
+    /// When `kill` cannot be run or the process is gone.
+    pub fn cont_signal(&self) -> Result<(), String> {
+        signal(self.pid, "-CONT")
+    }
+
+    /// Spawns the launcher on `self.port` and waits for the server to answer.
+    fn launch(&mut self) -> Result<(), String> {
+        let port = self.port.to_string();
+        let dir = self.dir.to_string_lossy().into_owned();
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(LAUNCHER)
+            .arg("cache-test-redis")
+            .args(["--port", &port, "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir", &dir])
+            .args(&self.args)
+            .env("CACHE_TEST_DIR", &dir)
+            .env("CACHE_TEST_PARENT_PID", std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut launcher = command
+            .spawn()
+            .map_err(|e| format!("starting redis-server through sh: {e}"))?;
+        let pid = read_pid(&mut launcher);
+        let pid = match pid {
+            Ok(pid) => pid,
+            Err(e) => {
+                let _ = launcher.kill();
+                let _ = launcher.wait();
+                return Err(e);
+            }
+        };
+        self.pid = pid;
+        self.launcher = Some(launcher);
+        if let Err(e) = self.wait_until_ready() {
+            let _ = self.kill();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Polls with a raw `PING` until the server answers `+PONG` (or `-NOAUTH`, which proves
+    /// it is up just as well), the server exits, or [`START_TIMEOUT`] passes.
+    fn wait_until_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        loop {
+            if let Some(launcher) = self.launcher.as_mut() {
+                if let Ok(Some(status)) = launcher.try_wait() {
+                    self.launcher = None;
+                    return Err(format!(
+                        "redis-server on port {} exited ({status}) before answering PING; \
+                         its log:\n{}",
+                        self.port,
+                        read_log(&self.dir)
+                    ));
+                }
+            }
+            if ping(addr).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "redis-server on port {} did not answer PING within {START_TIMEOUT:?}; \
+                     its log:\n{}",
+                    self.port,
+                    read_log(&self.dir)
+                ));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        // A frozen server dies of SIGKILL all the same.
+        let _ = self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The URL of a server that tests may share: `CACHE_TEST_REDIS_URL` when it is set, otherwise
+/// one server started for the whole test process (and killed by its watchdog when the process
+/// exits).
+///
+/// Tests that share a server must keep to their own keys (a random prefix) and never flush it.
+///
+/// # Panics
+/// When no server can be started, with [`NOT_FOUND_MESSAGE`] if `redis-server` is missing.
+pub fn shared_redis_url() -> String {
+    if let Ok(url) = std::env::var(REDIS_URL_VAR) {
+        if !url.is_empty() {
+            return url;
+        }
+    }
+    static SHARED: OnceLock<Result<RedisServer, String>> = OnceLock::new();
+    match SHARED.get_or_init(RedisServer::start) {
+        Ok(server) => server.url(),
+        Err(e) => panic!("cannot start the shared test Redis server: {e}"),
+    }
+}
+
+/// Sends one raw `PING` and checks that the answer proves a live server.
+fn ping(addr: SocketAddr) -> Result<(), String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .map_err(|e| e.to_string())?;
+    stream.write_all(b"PING\r\n").map_err(|e| e.to_string())?;
+    let mut reply = [0u8; 64];
+    let n = stream.read(&mut reply).map_err(|e| e.to_string())?;
+    let reply = reply.get(..n).unwrap_or_default();
+    if reply.starts_with(b"+PONG") || reply.starts_with(b"-NOAUTH") {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(reply).into_owned())
+    }
+}
+
+/// Reads the pid the launcher prints first.
+fn read_pid(launcher: &mut Child) -> Result<u32, String> {
+    let stdout = launcher
+        .stdout
+        .take()
+        .ok_or_else(|| "the launcher has no stdout".to_owned())?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the redis-server pid: {e}"))?;
+    line.trim()
+        .parse()
+        .map_err(|e| format!("the launcher printed {line:?}, not a pid: {e}"))
+}
+
+/// Sends `signal` (`-KILL`, `-STOP`, `-CONT`) with the `kill` command.
+fn signal(pid: u32, signal: &str) -> Result<(), String> {
+    let status = Command::new("kill")
+        .arg(signal)
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("running kill {signal} {pid}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("kill {signal} {pid} failed ({status})"))
+    }
+}
+
+/// A port that was free a moment ago: bind port 0, read the port, let it go.
+fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| format!("finding a free port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("finding a free port: {e}"))
+}
+
+/// A new, empty directory under the system's temporary directory.
+fn fresh_dir() -> Result<PathBuf, String> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let dir = std::env::temp_dir().join(format!(
+        "cache-test-redis-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+fn read_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("redis.log")).unwrap_or_default()
+}
+
+fn redis_server_on_path() -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| dir.join("redis-server").is_file())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_answers_and_dies_on_drop() {
+        let server = RedisServer::start().unwrap();
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, server.port()));
+        ping(addr).unwrap();
+        let pid = server.pid();
+        drop(server);
+        assert!(signal(pid, "-0").is_err(), "redis-server {pid} survived Drop");
+        assert!(ping(addr).is_err());
+    }
+
+    #[test]
+    fn kill_and_restart_on_the_same_port() {
+        let mut server = RedisServer::start_with(&["--requirepass", "secret"]).unwrap();
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, server.port()));
+        server.kill().unwrap();
+        assert!(ping(addr).is_err());
+        server.restart().unwrap();
+        ping(addr).unwrap();
+    }
+
+    #[test]
+    fn shared_server_is_started_once() {
+        assert_eq!(shared_redis_url(), shared_redis_url());
+    }
+}
