@@ -1,1 +1,139 @@
-//! placeholder
+//! The conformance suite every cache backend must pass.
+//!
+//! One documented `pub async fn` per behaviour lives in [`cases`]; the list of cases is
+//! written once, in [`conformance_suite!`], which expands to one named `#[tokio::test]` per
+//! case. A backend's test file is then a few lines:
+//!
+//! ```ignore
+//! mod memory {
+//!     conformance_tests::conformance_suite!("memory", || async {
+//!         std::sync::Arc::new(cache_memory::MemoryBackend::new()) as cache_api::DynCacheBackend
+//!     });
+//! }
+//! ```
+//!
+//! Every case gets a [`Harness`] with a fresh random prefix, so cases run in parallel against
+//! one shared store and never flush it. A third-party backend proves it conforms by depending
+//! on this crate and instantiating the macro.
+#![deny(missing_docs)]
+// This crate is a test suite: a failed assertion (a panic) is how a case reports.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod cases;
+mod harness;
+
+pub use harness::{expect_kind, Harness};
+
+/// Re-exported for the macro.
+#[doc(hidden)]
+pub use tokio as __tokio;
+
+/// Expands to one `#[tokio::test]` per conformance case, each run against a backend made by
+/// `$make` (an async closure returning a [`cache_api::DynCacheBackend`]) and named after the
+/// case. `$name` is the name the backend must report (`"memory"`, `"redis"`).
+///
+/// Put it inside a module named after the backend, so that `cargo test -- --list` shows
+/// `memory::cache_set_and_get`, `redis::cache_set_and_get`, ….
+#[macro_export]
+macro_rules! conformance_suite {
+    ($name:expr, $make:expr) => {
+        $crate::__conformance_cases!($name, $make;
+            // The 13 tests of the seed application, without their `test_` prefix.
+            cache_backend_is_configured,
+            cache_set_and_get,
+            cache_ttl_constants_defined,
+            cache_key_prefix_constants_defined,
+            cache_delete,
+            cache_expiration,
+            cache_get_with_default,
+            cache_get_or_set,
+            cache_handles_complex_types,
+            cache_clear,
+            cache_get_handles_none_gracefully,
+            cache_set_with_zero_timeout,
+            cache_delete_nonexistent_key,
+            // Django's BaseCacheTests, carried over.
+            none_stored_is_a_hit,
+            prefixes_do_not_collide,
+            add_does_not_overwrite,
+            add_over_expired_entry,
+            add_with_zero_timeout_stores_nothing,
+            get_many_returns_found_keys_only,
+            get_many_includes_stored_none,
+            batch_calls_accept_empty_input,
+            delete_answers_whether_key_existed,
+            delete_many_counts_deleted_keys,
+            has_key_respects_expiry_and_none,
+            incr_and_decr,
+            incr_missing_key_is_not_found,
+            incr_expired_key_is_not_found,
+            incr_non_integer_is_not_integer,
+            incr_keeps_expiry,
+            incr_overflow_keeps_value,
+            decr_by_min_is_overflow,
+            data_types_round_trip,
+            integers_strings_and_bools_keep_their_type,
+            expiration_applies_to_every_write,
+            unicode_keys_and_values,
+            binary_values,
+            large_value_round_trip,
+            value_over_max_size_is_too_large,
+            set_many_stores_all_and_reports_no_failures,
+            set_many_with_zero_timeout_deletes,
+            set_many_with_invalid_key_writes_nothing,
+            long_timeout,
+            never_timeout,
+            sub_millisecond_timeout_is_not_zero,
+            default_timeout_and_never_are_different,
+            versions_isolate_entries,
+            version_override_per_call,
+            version_view,
+            incr_version_moves_value_and_ttl,
+            incr_version_keeps_stored_none,
+            incr_version_missing_is_not_found,
+            decr_version,
+            invalid_keys_are_refused,
+            key_length_limit_is_250_bytes,
+            relaxed_key_policy,
+            get_or_set_stores_default_once,
+            get_or_set_with_zero_timeout,
+            get_or_set_with_runs_loader_once,
+            get_or_set_with_loader_error_is_shared_and_not_cached,
+            get_or_set_with_cancelled_leader_frees_the_slot,
+            get_or_set_with_cached_none,
+            touch_extends_expiry,
+            touch_missing_key,
+            touch_default_resets_expiry,
+            touch_never_makes_key_permanent,
+            touch_zero_deletes,
+            encode_failure_is_encode_error,
+            wrong_type_is_decode_error_naming_key,
+            struct_gains_optional_field,
+            ttl_reports_missing_persistent_and_expiring,
+            namespace_composes_keys,
+            namespace_clear_leaves_the_rest,
+            clear_with_glob_characters_in_prefix,
+            stats_count_hits_misses_and_writes,
+            concurrent_incr_is_exact,
+            concurrent_add_has_one_winner,
+            batches_of_100_keys,
+            model_based_random_operations,
+        );
+    };
+}
+
+/// Implementation detail of [`conformance_suite!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($name:expr, $make:expr; $($case:ident),* $(,)?) => {$(
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let backend: ::cache_api::DynCacheBackend = ($make)().await;
+            let harness = $crate::Harness::new(backend, $name);
+            if let Err(err) = $crate::cases::$case(&harness).await {
+                panic!("{} failed with {err}\n{err:?}", stringify!($case));
+            }
+        }
+    )*};
+}
