@@ -1,0 +1,451 @@
+//! [`RedisBackend`]: the contract on one multiplexed, self-reconnecting Redis connection.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use cache_api::{
+    async_trait, Bytes, Cache, CacheBackend, CacheBuilder, Error, ErrorKind, Expiry, KeyTtl,
+    Result, SetMode, SetOptions,
+};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, FromRedisValue, RedisError, RedisResult, Value};
+
+use crate::error::{self, BACKEND};
+use crate::RedisBackendBuilder;
+
+/// How many keys one `SCAN` of [`CacheBackend::clear`] asks for.
+const SCAN_COUNT: usize = 1000;
+
+/// The longest expiry sent to Redis, in milliseconds (about 146 million years): Redis refuses
+/// an expiry whose deadline does not fit in a signed 64-bit count of milliseconds, where the
+/// memory backend keeps such an entry for good. Longer expiries are shortened to this one.
+const MAX_EXPIRY_MS: u64 = 1 << 62;
+
+/// The Redis backend, on the `redis` crate's [`ConnectionManager`].
+///
+/// All clones share one multiplexed connection, on which many tasks pipeline their commands.
+/// When the connection drops (a server restart, a network failure), the calls in flight fail
+/// with [`ErrorKind::Unavailable`], the next call reconnects, and the same backend works again
+/// once the server is back: there is nothing to rebuild. No call waits longer than the connect
+/// timeout plus the response timeout; a server that does not answer in time gives
+/// [`ErrorKind::Timeout`].
+///
+/// Every operation is one round trip: `GET`, one `MGET`, `SET` with `PX` and `NX`/`XX`, one
+/// pipeline of `SET`s, `UNLINK`, `PEXPIRE`, `EXISTS`, `PTTL`, and one Lua script for `incr`.
+/// Only [`clear`](CacheBackend::clear) takes several (`SCAN` and `UNLINK` in batches): it never
+/// runs `FLUSHDB`, which is [`flush_db`](RedisBackend::flush_db), named for what it does.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_api::Result<()> {
+/// use cache_redis::RedisBackend;
+///
+/// let backend = RedisBackend::connect("redis://127.0.0.1:6379/0").await?;
+/// let cache = backend.cache_builder().with_prefix("wheel_analyzer").build()?;
+/// cache.set("scanner:last_run", "2025-11-10T14:00:00Z").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `None` once closed.
+    connection: RwLock<Option<ConnectionManager>>,
+    /// The URL with its password hidden.
+    url: String,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    incr: redis::Script,
+}
+
+impl fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("url", &self.inner.url)
+            .field("connect_timeout", &self.inner.connect_timeout)
+            .field("response_timeout", &self.inner.response_timeout)
+            .field("closed", &self.connection().is_err())
+            .finish()
+    }
+}
+
+// Compile-time check: the backend crosses tasks and threads.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<RedisBackend>();
+};
+
+impl RedisBackend {
+    /// A builder for the URL and the timeouts; see [`RedisBackendBuilder`].
+    pub fn builder() -> RedisBackendBuilder {
+        RedisBackendBuilder::new()
+    }
+
+    /// Connects to `url` with the default timeouts: `RedisBackend::builder().with_url(url)
+    /// .build()`.
+    ///
+    /// # Errors
+    /// As [`RedisBackendBuilder::build`].
+    pub async fn connect(url: &str) -> Result<RedisBackend> {
+        RedisBackendBuilder::new().with_url(url).build().await
+    }
+
+    /// Connects with a parsed client; called by [`RedisBackendBuilder::build`].
+    pub(crate) async fn connect_client(
+        client: redis::Client,
+        url: String,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> Result<RedisBackend> {
+        // No retries inside the manager: a call during an outage fails at once with
+        // `Unavailable` rather than waiting through a backoff, and the next call reconnects.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            .set_response_timeout(Some(response_timeout))
+            .set_number_of_retries(0);
+        let bound = connect_timeout + response_timeout;
+        let manager = bounded(
+            "opening the connection",
+            bound,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await?;
+        let backend = RedisBackend {
+            inner: Arc::new(Inner {
+                connection: RwLock::new(Some(manager)),
+                url,
+                connect_timeout,
+                response_timeout,
+                incr: redis::Script::new(include_str!("incr.lua")),
+            }),
+        };
+        // The connection alone does not prove that commands are allowed: a server with a
+        // password answers NOAUTH only now.
+        backend.query::<Value>("PING", &redis::cmd("PING")).await?;
+        Ok(backend)
+    }
+
+    /// A [`Cache`] with Django's defaults (no prefix, version 1, 300 s) over this backend.
+    pub fn cache(&self) -> Cache {
+        Cache::new(Arc::new(self.clone()))
+    }
+
+    /// A [`CacheBuilder`] over this backend, to set the prefix, version and default timeout.
+    pub fn cache_builder(&self) -> CacheBuilder {
+        Cache::builder(Arc::new(self.clone()))
+    }
+
+    /// Deletes every key of the database (`FLUSHDB`), whoever wrote it.
+    ///
+    /// Meant for tests on a private server; a [`Cache`]'s `clear` deletes only its own keys.
+    ///
+    /// # Errors
+    /// The network errors of every call ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`]).
+    pub async fn flush_db(&self) -> Result<()> {
+        self.query("FLUSHDB", &redis::cmd("FLUSHDB")).await
+    }
+
+    /// The shared connection, or an error once closed.
+    fn connection(&self) -> Result<ConnectionManager> {
+        self.inner
+            .connection
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(error::closed)
+    }
+
+    /// The longest any call may take: one connection attempt and one answer.
+    fn call_bound(&self) -> Duration {
+        self.inner.connect_timeout + self.inner.response_timeout
+    }
+
+    /// Sends one command and converts its reply.
+    async fn query<T: FromRedisValue>(&self, command: &'static str, cmd: &Cmd) -> Result<T> {
+        let mut conn = self.connection()?;
+        bounded(command, self.call_bound(), cmd.query_async(&mut conn)).await
+    }
+
+    /// Sends one pipeline and converts its replies.
+    async fn query_pipeline<T: FromRedisValue>(
+        &self,
+        command: &'static str,
+        pipe: &redis::Pipeline,
+    ) -> Result<T> {
+        let mut conn = self.connection()?;
+        bounded(command, self.call_bound(), pipe.query_async(&mut conn)).await
+    }
+}
+
+/// Runs `call`, failing with a timeout after `bound`; maps its error.
+async fn bounded<T>(
+    command: &str,
+    bound: Duration,
+    call: impl Future<Output = RedisResult<T>>,
+) -> Result<T> {
+    let result = match tokio::time::timeout(bound, call).await {
+        Ok(result) => result,
+        Err(_) => Err(RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {bound:?}"),
+        ))),
+    };
+    result.map_err(|e| error::from_redis(command, e))
+}
+
+/// The `PX` argument of an expiry, `None` for [`Expiry::Never`].
+fn px(expiry: Expiry) -> Option<u64> {
+    expiry.as_millis().map(|ms| ms.clamp(1, MAX_EXPIRY_MS))
+}
+
+/// `prefix`, with the glob characters of `SCAN MATCH` escaped, followed by `*`.
+fn match_pattern(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('*');
+    pattern
+}
+
+/// Reads a reply that is 1 for yes and 0 for no.
+fn flag(reply: i64) -> bool {
+    reply > 0
+}
+
+fn count(reply: i64) -> u64 {
+    u64::try_from(reply).unwrap_or(0)
+}
+
+#[async_trait]
+impl CacheBackend for RedisBackend {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        self.query("GET", redis::cmd("GET").arg(key)).await
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found: Vec<Option<Bytes>> = self.query("MGET", redis::cmd("MGET").arg(keys)).await?;
+        if found.len() != keys.len() {
+            return Err(error::unexpected(
+                "MGET",
+                format!("{} values for {} keys", found.len(), keys.len()),
+            ));
+        }
+        Ok(found)
+    }
+
+    async fn set(&self, key: &str, value: Bytes, options: SetOptions) -> Result<bool> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(value.as_ref());
+        if let Some(ms) = px(options.expiry) {
+            cmd.arg("PX").arg(ms);
+        }
+        match options.mode {
+            SetMode::IfAbsent => {
+                cmd.arg("NX");
+            }
+            SetMode::IfPresent => {
+                cmd.arg("XX");
+            }
+            _ => {}
+        }
+        match self.query::<Value>("SET", &cmd).await? {
+            Value::Nil => Ok(false),
+            Value::Okay => Ok(true),
+            other => Err(error::unexpected("SET", format!("{other:?}"))),
+        }
+    }
+
+    async fn set_many(&self, entries: &[(String, Bytes)], expiry: Expiry) -> Result<Vec<usize>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let px = px(expiry);
+        let mut pipe = redis::pipe();
+        for (key, value) in entries {
+            let cmd = pipe.cmd("SET").arg(key).arg(value.as_ref());
+            if let Some(ms) = px {
+                cmd.arg("PX").arg(ms);
+            }
+        }
+        // Each SET answers on its own: one refused (out of memory…) does not fail the others.
+        pipe.ignore_errors();
+        let replies: Vec<Value> = self.query_pipeline("SET (pipeline)", &pipe).await?;
+        if replies.len() != entries.len() {
+            return Err(error::unexpected(
+                "SET (pipeline)",
+                format!("{} replies for {} entries", replies.len(), entries.len()),
+            ));
+        }
+        let failed = replies
+            .iter()
+            .enumerate()
+            .filter(|(_, reply)| !matches!(reply, Value::Okay))
+            .map(|(i, reply)| {
+                tracing::debug!(
+                    backend = BACKEND,
+                    index = i,
+                    ?reply,
+                    "SET in set_many failed"
+                );
+                i
+            })
+            .collect();
+        Ok(failed)
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        self.query("UNLINK", redis::cmd("UNLINK").arg(key))
+            .await
+            .map(flag)
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Result<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        self.query("UNLINK", redis::cmd("UNLINK").arg(keys))
+            .await
+            .map(count)
+    }
+
+    async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
+        match px(expiry) {
+            Some(ms) => self
+                .query("PEXPIRE", redis::cmd("PEXPIRE").arg(key).arg(ms))
+                .await
+                .map(flag),
+            None => {
+                let mut pipe = redis::pipe();
+                pipe.cmd("PERSIST").arg(key).ignore();
+                pipe.cmd("EXISTS").arg(key);
+                let (exists,): (i64,) = self.query_pipeline("PERSIST, EXISTS", &pipe).await?;
+                Ok(flag(exists))
+            }
+        }
+    }
+
+    async fn has_key(&self, key: &str) -> Result<bool> {
+        self.query("EXISTS", redis::cmd("EXISTS").arg(key))
+            .await
+            .map(flag)
+    }
+
+    async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
+        let mut conn = self.connection()?;
+        let mut invocation = self.inner.incr.prepare_invoke();
+        invocation.key(key).arg(delta.to_string());
+        let (status, detail): (i64, Vec<u8>) = bounded(
+            "EVALSHA (incr)",
+            self.call_bound(),
+            invocation.invoke_async(&mut conn),
+        )
+        .await?;
+        let fail = |kind, message: &str| Err(Error::new(kind, message).with_backend(BACKEND));
+        match status {
+            0 => std::str::from_utf8(&detail)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| {
+                    error::unexpected("incr", String::from_utf8_lossy(&detail).into_owned())
+                }),
+            1 => fail(ErrorKind::NotFound, "key does not exist"),
+            2 => fail(ErrorKind::NotInteger, "the stored value is not an integer"),
+            3 => fail(
+                ErrorKind::Overflow,
+                "the stored integer or the result is out of the i64 range",
+            ),
+            4 => fail(
+                ErrorKind::WrongType,
+                &format!(
+                    "the key holds a Redis {}, not a string",
+                    String::from_utf8_lossy(&detail)
+                ),
+            ),
+            other => Err(error::unexpected("incr", format!("status {other}"))),
+        }
+    }
+
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        let ms: i64 = self.query("PTTL", redis::cmd("PTTL").arg(key)).await?;
+        Ok(match ms {
+            -2 => KeyTtl::Missing,
+            -1 => KeyTtl::Persistent,
+            ms => match u64::try_from(ms) {
+                Ok(ms) => KeyTtl::Expires(Duration::from_millis(ms)),
+                Err(_) => return Err(error::unexpected("PTTL", ms)),
+            },
+        })
+    }
+
+    async fn clear(&self, prefix: &str) -> Result<u64> {
+        let pattern = match_pattern(prefix);
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT);
+            let (next, keys): (u64, Vec<Vec<u8>>) = self.query("SCAN", &scan).await?;
+            if !keys.is_empty() {
+                // A key SCAN returns twice is counted once: UNLINK counts what it removed.
+                let removed: i64 = self
+                    .query("UNLINK", redis::cmd("UNLINK").arg(&keys))
+                    .await?;
+                deleted += count(removed);
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
+    async fn close(&self) -> Result<()> {
+        // Dropping the last handle of the manager closes the socket once the calls in flight
+        // (which hold clones) are done.
+        self.inner
+            .connection
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_escape_glob_characters() {
+        assert_eq!(match_pattern("app:1:"), "app:1:*");
+        assert_eq!(match_pattern("a*"), "a\\**");
+        assert_eq!(match_pattern("a?[b]\\"), "a\\?\\[b\\]\\\\*");
+        assert_eq!(match_pattern(""), "*");
+    }
+
+    #[test]
+    fn expiries_become_px_within_redis_range() {
+        assert_eq!(px(Expiry::Never), None);
+        assert_eq!(px(Expiry::After(Duration::from_millis(1500))), Some(1500));
+        assert_eq!(px(Expiry::After(Duration::MAX)), Some(MAX_EXPIRY_MS));
+    }
+}

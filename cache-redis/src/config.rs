@@ -1,0 +1,266 @@
+//! [`RedisBackendBuilder`]: where the server is and how long to wait for it.
+
+use std::fmt;
+use std::time::Duration;
+
+use cache_api::{Error, ErrorKind, Result};
+
+use crate::error::BACKEND;
+use crate::RedisBackend;
+
+/// The server used when no URL is given: database 0 of a local Redis.
+pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
+
+/// The environment variable read by [`RedisBackendBuilder::from_env`].
+pub const URL_ENV_VAR: &str = "REDIS_URL";
+
+/// How long one connection attempt may take by default (TCP, TLS, `AUTH`, `SELECT`).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the server may take to answer one command by default.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Builds a [`RedisBackend`]: the server's URL and two timeouts.
+///
+/// The URL takes the forms the `redis` crate accepts:
+///
+/// | URL                                   | meaning                                 |
+/// |---------------------------------------|-----------------------------------------|
+/// | `redis://127.0.0.1:6379/0`            | database 0, no password                 |
+/// | `redis://:secret@127.0.0.1:6379/3`    | `requirepass` password, database 3      |
+/// | `redis://user:secret@cache.internal/0`| ACL user and password                   |
+/// | `rediss://cache.internal:6380/0`      | TLS (with the `tls` feature)            |
+/// | `unix:///run/redis.sock?db=2`         | a Unix socket                           |
+///
+/// A password with reserved characters must be percent-encoded (`@` as `%40`). The builder's
+/// `Debug` output, and every error, leave the password out.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_api::Result<()> {
+/// use std::time::Duration;
+/// use cache_redis::RedisBackend;
+///
+/// let backend = RedisBackend::builder()
+///     .with_url("redis://:secret@127.0.0.1:6379/1")
+///     .with_connect_timeout(Duration::from_secs(2))
+///     .with_response_timeout(Duration::from_millis(500))
+///     .build()
+///     .await?;
+/// # let _ = backend;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct RedisBackendBuilder {
+    url: String,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+}
+
+impl Default for RedisBackendBuilder {
+    fn default() -> Self {
+        RedisBackendBuilder {
+            url: DEFAULT_URL.to_owned(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+        }
+    }
+}
+
+impl fmt::Debug for RedisBackendBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackendBuilder")
+            .field("url", &redact_url(&self.url))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .finish()
+    }
+}
+
+impl RedisBackendBuilder {
+    /// A builder for [`DEFAULT_URL`] with 5-second timeouts.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A builder for the URL in the `REDIS_URL` environment variable, or [`DEFAULT_URL`]
+    /// when it is not set.
+    ///
+    /// A value that is not valid Unicode is kept (lossily) and refused by
+    /// [`build`](Self::build) with [`ErrorKind::Config`].
+    pub fn from_env() -> Self {
+        Self::from_url_var(std::env::var_os(URL_ENV_VAR))
+    }
+
+    /// [`from_env`](Self::from_env) given the variable's value.
+    fn from_url_var(url: Option<std::ffi::OsString>) -> Self {
+        let builder = Self::new();
+        match url {
+            Some(url) if !url.is_empty() => builder.with_url(url.to_string_lossy()),
+            _ => builder,
+        }
+    }
+
+    /// The server's URL; see the table above. Checked by [`build`](Self::build).
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = url.into();
+        self
+    }
+
+    /// How long one connection attempt may take (default 5 s), the `AUTH` and `SELECT` of a
+    /// new connection included.
+    ///
+    /// [`build`](Self::build) fails within about this long when the server cannot be reached.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long the server may take to answer one command (default 5 s); past it, the call
+    /// fails with [`ErrorKind::Timeout`].
+    pub fn with_response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Checks the configuration, connects, and checks the connection with a `PING`.
+    ///
+    /// # Errors
+    /// - [`ErrorKind::Config`]: the URL does not parse, a timeout is zero, TLS is asked for
+    ///   without the `tls` feature, or the server refuses the password or user.
+    /// - [`ErrorKind::Unavailable`]: the server cannot be reached (connection refused).
+    /// - [`ErrorKind::Timeout`]: the server did not answer within the timeouts.
+    pub async fn build(self) -> Result<RedisBackend> {
+        for (name, timeout) in [
+            ("connect", self.connect_timeout),
+            ("response", self.response_timeout),
+        ] {
+            if timeout.is_zero() {
+                return Err(
+                    Error::new(ErrorKind::Config, format!("the {name} timeout is zero"))
+                        .with_operation("connect")
+                        .with_backend(BACKEND),
+                );
+            }
+        }
+        let redacted = redact_url(&self.url);
+        // The redis crate reports every URL it refuses as `InvalidClientConfig`: `Config`.
+        let client = redis::Client::open(self.url.as_str()).map_err(|e| {
+            crate::error::from_redis(&format!("URL {redacted}"), e).with_operation("connect")
+        })?;
+        RedisBackend::connect_client(
+            client,
+            redacted,
+            self.connect_timeout,
+            self.response_timeout,
+        )
+        .await
+        .map_err(|e| e.with_operation("connect"))
+    }
+}
+
+/// The URL with its password replaced by `***`, for `Debug` output and error messages.
+///
+/// Everything between the scheme and the last `@` is taken as user information, so that a
+/// password holding an unencoded `/`, `#`, `?` or `@` is hidden too.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        // Not a URL: it may be anything, a password included.
+        return if url.contains('@') {
+            "<unparsable URL, hidden>".to_owned()
+        } else {
+            url.to_owned()
+        };
+    };
+    let (scheme, rest) = url.split_at(scheme_end);
+    let Some(at) = rest.rfind('@') else {
+        return url.to_owned();
+    };
+    let (userinfo, host) = rest.split_at(at);
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}{user}:***{host}"),
+        None => format!("{scheme}{userinfo}{host}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_passwords_only() {
+        for (url, shown) in [
+            ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+            (
+                "redis://:secret@127.0.0.1:6379/0",
+                "redis://:***@127.0.0.1:6379/0",
+            ),
+            ("redis://app:secret@cache/3", "redis://app:***@cache/3"),
+            ("redis://app@cache/3", "redis://app@cache/3"),
+            ("rediss://:p@ss/w#rd?@host:1/2", "rediss://:***@host:1/2"),
+            ("unix:///run/redis.sock?db=2", "unix:///run/redis.sock?db=2"),
+            ("secret@host", "<unparsable URL, hidden>"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn defaults_and_setters() {
+        let b = RedisBackendBuilder::new();
+        assert_eq!(b.url, DEFAULT_URL);
+        assert_eq!(b.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+        assert_eq!(b.response_timeout, DEFAULT_RESPONSE_TIMEOUT);
+        let b = b
+            .with_url("redis://:pw@h/1")
+            .with_connect_timeout(Duration::from_secs(1))
+            .with_response_timeout(Duration::from_millis(100));
+        assert_eq!(b.url, "redis://:pw@h/1");
+        assert_eq!(b.connect_timeout, Duration::from_secs(1));
+        assert_eq!(b.response_timeout, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn from_env_takes_redis_url_or_the_default() {
+        let b = RedisBackendBuilder::from_url_var(Some("redis://cache:6380/2".into()));
+        assert_eq!(b.url, "redis://cache:6380/2");
+        assert_eq!(RedisBackendBuilder::from_url_var(None).url, DEFAULT_URL);
+        assert_eq!(
+            RedisBackendBuilder::from_url_var(Some("".into())).url,
+            DEFAULT_URL
+        );
+    }
+
+    #[test]
+    fn debug_leaves_the_password_out() {
+        let b = RedisBackendBuilder::new().with_url("redis://user:hunter2@h:1/0");
+        let shown = format!("{b:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("redis://user:***@h:1/0"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn bad_urls_and_zero_timeouts_are_config_errors() {
+        for url in [
+            "not a url",
+            "http://127.0.0.1:6379",
+            "redis://127.0.0.1:6379/notadb",
+            "redis://:hunter2@",
+        ] {
+            let err = RedisBackendBuilder::new()
+                .with_url(url)
+                .build()
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{url}: {err:?}");
+            assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+        }
+        let err = RedisBackendBuilder::new()
+            .with_response_timeout(Duration::ZERO)
+            .build()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+    }
+}

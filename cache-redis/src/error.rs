@@ -1,0 +1,130 @@
+//! The one mapping from [`redis::RedisError`] to [`cache_api::Error`].
+
+use cache_api::{Error, ErrorKind};
+use redis::{RedisError, ServerErrorKind};
+
+/// The backend's name, as errors and [`CacheBackend::name`](cache_api::CacheBackend::name)
+/// report it.
+pub(crate) const BACKEND: &str = "redis";
+
+/// Maps an error of the `redis` crate, met while running `command`, to the cache's error.
+///
+/// The kind and whether a retry may succeed come from redis' own classification
+/// (`is_timeout`, `is_connection_dropped`, `is_io_error`, the error kind and the server's
+/// error code), never from message text. The redis error is kept as the source. Neither
+/// carries a password: redis' errors do not include the connection URL.
+pub(crate) fn from_redis(command: &str, err: RedisError) -> Error {
+    let (kind, temporary) = classify(&err);
+    Error::new(kind, format!("{command}: {err}"))
+        .with_temporary(temporary)
+        .with_backend(BACKEND)
+        .with_source(err)
+}
+
+/// The kind of `err` and whether retrying may succeed.
+fn classify(err: &RedisError) -> (ErrorKind, bool) {
+    if err.is_timeout() {
+        return (ErrorKind::Timeout, true);
+    }
+    if err.is_connection_refusal() || err.is_connection_dropped() || err.is_io_error() {
+        return (ErrorKind::Unavailable, true);
+    }
+    match err.kind() {
+        redis::ErrorKind::AuthenticationFailed
+        | redis::ErrorKind::InvalidClientConfig
+        | redis::ErrorKind::RESP3NotSupported => (ErrorKind::Config, false),
+        redis::ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::ClusterDown,
+        ) => (ErrorKind::Unavailable, true),
+        // A replica promoted or demoted during a failover: the same write may succeed soon.
+        redis::ErrorKind::Server(ServerErrorKind::ReadOnly) => (ErrorKind::Backend, true),
+        // The ACL user may not run the command: the configuration names the wrong user.
+        redis::ErrorKind::Server(ServerErrorKind::NoPerm) => (ErrorKind::Config, false),
+        // Error codes the redis crate has no kind for, as sent by the server.
+        _ => match err.code() {
+            Some("WRONGTYPE") => (ErrorKind::WrongType, false),
+            Some("NOAUTH" | "WRONGPASS") => (ErrorKind::Config, false),
+            _ => (ErrorKind::Backend, false),
+        },
+    }
+}
+
+/// An error for a call made after [`close`](cache_api::CacheBackend::close).
+pub(crate) fn closed() -> Error {
+    Error::new(ErrorKind::Unavailable, "the backend was closed")
+        .with_temporary(false)
+        .with_backend(BACKEND)
+}
+
+/// An error for a reply of an unexpected shape.
+pub(crate) fn unexpected(command: &str, what: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::Backend,
+        format!("{command}: unexpected reply: {what}"),
+    )
+    .with_backend(BACKEND)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    fn io_error(kind: io::ErrorKind) -> RedisError {
+        RedisError::from(io::Error::from(kind))
+    }
+
+    #[test]
+    fn network_errors_are_unavailable_or_timeout_and_temporary() {
+        for (err, kind) in [
+            (io_error(io::ErrorKind::TimedOut), ErrorKind::Timeout),
+            (
+                io_error(io::ErrorKind::ConnectionRefused),
+                ErrorKind::Unavailable,
+            ),
+            (
+                io_error(io::ErrorKind::ConnectionReset),
+                ErrorKind::Unavailable,
+            ),
+            (io_error(io::ErrorKind::BrokenPipe), ErrorKind::Unavailable),
+        ] {
+            let mapped = from_redis("GET", err);
+            assert_eq!(mapped.kind(), kind, "{mapped:?}");
+            assert!(mapped.is_temporary(), "{mapped:?}");
+            assert_eq!(mapped.backend(), Some("redis"));
+            assert!(std::error::Error::source(&mapped).is_some());
+        }
+    }
+
+    #[test]
+    fn configuration_errors_are_config_and_permanent() {
+        let err = RedisError::from((redis::ErrorKind::InvalidClientConfig, "Invalid URL"));
+        let mapped = from_redis("connect", err);
+        assert_eq!(mapped.kind(), ErrorKind::Config);
+        assert!(!mapped.is_temporary());
+        let err = RedisError::from((redis::ErrorKind::AuthenticationFailed, "Password"));
+        assert_eq!(from_redis("AUTH", err).kind(), ErrorKind::Config);
+    }
+
+    #[test]
+    fn server_codes_without_a_kind_are_classified_by_code() {
+        let err = redis::make_extension_error("WRONGTYPE".into(), Some("wrong kind".into()));
+        assert_eq!(from_redis("GET", err).kind(), ErrorKind::WrongType);
+        let err = redis::make_extension_error("NOAUTH".into(), None);
+        assert_eq!(from_redis("PING", err).kind(), ErrorKind::Config);
+        let err = redis::make_extension_error("SOMETHING".into(), None);
+        let mapped = from_redis("GET", err);
+        assert_eq!(mapped.kind(), ErrorKind::Backend);
+        assert!(!mapped.is_temporary());
+    }
+
+    #[test]
+    fn closed_is_unavailable_for_good() {
+        let err = closed();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(!err.is_temporary());
+    }
+}

@@ -1,0 +1,75 @@
+-- Adds ARGV[1] to the integer stored at KEYS[1], keeping the key's TTL, and answers
+-- {status, detail}:
+--   {0, new value}  done
+--   {1, ''}         the key is missing or expired (it is not created)
+--   {2, ''}         the value is not an ASCII decimal integer
+--   {3, ''}         the value, or the result, is past the range of a signed 64-bit integer
+--   {4, type}       the key holds another Redis type (a list, a hash, ...)
+-- The checks are those of the memory backend (cache_api::codec::is_stored_integer):
+-- `-?[0-9]{1,20}`, leading zeros allowed; values in u64 but past i64 overflow.
+-- The value is never changed when an error is answered.
+local key = KEYS[1]
+local kind = redis.call('TYPE', key)['ok']
+if kind == 'none' then
+  return {1, ''}
+end
+if kind ~= 'string' then
+  return {4, kind}
+end
+
+local value = redis.call('GET', key)
+local negative = string.sub(value, 1, 1) == '-'
+local digits = value
+if negative then
+  digits = string.sub(value, 2)
+end
+if #digits == 0 or #digits > 20 or string.find(digits, '%D') then
+  return {2, ''}
+end
+
+-- Whether the digit string s is at most limit, compared byte by byte (not by locale).
+local function at_most(s, limit)
+  if #s ~= #limit then
+    return #s < #limit
+  end
+  for i = 1, #s do
+    local a, b = string.byte(s, i), string.byte(limit, i)
+    if a ~= b then
+      return a < b
+    end
+  end
+  return true
+end
+
+local canonical = string.gsub(digits, '^0+', '')
+if canonical == '' then
+  canonical = '0'
+  negative = false
+end
+local limit = '9223372036854775807'
+if negative then
+  limit = '9223372036854775808'
+end
+if not at_most(canonical, limit) then
+  if not negative and at_most(canonical, '18446744073709551615') then
+    return {3, ''}
+  end
+  return {2, ''}
+end
+if negative then
+  canonical = '-' .. canonical
+end
+
+-- INCRBY refuses leading zeros and "-0": store the canonical form first, restore on failure.
+if canonical ~= value then
+  redis.call('SET', key, canonical, 'KEEPTTL')
+end
+local result = redis.pcall('INCRBY', key, ARGV[1])
+if type(result) == 'table' and result.err then
+  if canonical ~= value then
+    redis.call('SET', key, value, 'KEEPTTL')
+  end
+  return {3, ''}
+end
+-- Read the result back as text: Lua numbers are doubles and would round past 2^53.
+return {0, redis.call('GET', key)}
