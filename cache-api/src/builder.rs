@@ -37,6 +37,7 @@ pub struct CacheBuilder {
     default_timeout: Timeout,
     key_policy: KeyPolicy,
     max_value_size: usize,
+    fail_open: bool,
 }
 
 impl CacheBuilder {
@@ -49,6 +50,7 @@ impl CacheBuilder {
             default_timeout: Timeout::After(DEFAULT_TIMEOUT),
             key_policy: KeyPolicy::default(),
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
+            fail_open: false,
         }
     }
 
@@ -89,6 +91,22 @@ impl CacheBuilder {
         self
     }
 
+    /// Answers backend outages as misses instead of errors, like django-redis'
+    /// `IGNORE_EXCEPTIONS` (off by default).
+    ///
+    /// When on, an error of kind [`ErrorKind::Unavailable`] or [`ErrorKind::Timeout`] makes
+    /// reads answer a miss (`get` → `None`, `has_key` → `false`, `get_many` → nothing found)
+    /// and writes answer "not stored" (`add`/`touch`/`delete` → `false`, `set_many` → every
+    /// key failed, `set` → `Ok`); `get_or_set_with` runs its loader and returns the value.
+    /// Each ignored error is counted in [`CacheStats::ignored_errors`](crate::CacheStats) and
+    /// logged through `tracing` at WARN. `incr`, `decr`, `ttl`, `clear` and the version moves
+    /// still return the error: they have no meaningful "miss". Other kinds of error (invalid
+    /// keys, decode failures) are never ignored.
+    pub fn with_fail_open(mut self, fail_open: bool) -> Self {
+        self.fail_open = fail_open;
+        self
+    }
+
     /// Builds the cache.
     ///
     /// # Errors
@@ -114,6 +132,7 @@ impl CacheBuilder {
             default_expiry,
             self.key_policy,
             self.max_value_size,
+            self.fail_open,
         );
         Ok(Cache::from_parts(
             Arc::new(shared),

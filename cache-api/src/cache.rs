@@ -26,6 +26,7 @@ pub(crate) struct Shared {
     default_expiry: Option<Expiry>,
     policy: KeyPolicy,
     max_value_size: usize,
+    fail_open: bool,
     counters: Counters,
     inflight: InFlight,
 }
@@ -38,6 +39,7 @@ impl Shared {
         default_expiry: Option<Expiry>,
         policy: KeyPolicy,
         max_value_size: usize,
+        fail_open: bool,
     ) -> Self {
         Shared {
             backend,
@@ -46,6 +48,7 @@ impl Shared {
             default_expiry,
             policy,
             max_value_size,
+            fail_open,
             counters: Counters::default(),
             inflight: InFlight::default(),
         }
@@ -108,6 +111,7 @@ impl Cache {
                 Some(Expiry::After(crate::DEFAULT_TIMEOUT)),
                 KeyPolicy::default(),
                 crate::DEFAULT_MAX_VALUE_SIZE,
+                false,
             )),
             1,
             Arc::from(""),
@@ -247,6 +251,39 @@ impl Cache {
         err
     }
 
+    /// With fail-open on, turns an unreachable or timed-out backend into `fallback` (a miss,
+    /// "not stored"), counting and logging the error; otherwise returns `result` unchanged.
+    fn tolerate<T>(
+        &self,
+        operation: &'static str,
+        result: Result<T>,
+        fallback: impl FnOnce() -> T,
+    ) -> Result<T> {
+        match result {
+            Err(err)
+                if self.shared.fail_open
+                    && matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) =>
+            {
+                self.shared.counters.ignored_error();
+                tracing::warn!(
+                    backend = self.shared.backend.name(),
+                    operation,
+                    kind = err.kind().as_str(),
+                    error = %err,
+                    "cache backend unavailable; answering as a miss (fail-open)"
+                );
+                Ok(fallback())
+            }
+            other => other,
+        }
+    }
+
+    /// Whether backend outages are answered as misses (see
+    /// [`CacheBuilder::with_fail_open`]).
+    pub fn is_fail_open(&self) -> bool {
+        self.shared.fail_open
+    }
+
     // ----- reads ---------------------------------------------------------------------------
 
     /// Reads a value: `Some` on a hit, `None` on a miss.
@@ -272,11 +309,9 @@ impl Cache {
         let composed = self
             .compose(key, options.version)
             .map_err(|e| self.fail(op, Some(key), e))?;
+        let found = self.shared.backend.get(&composed).await;
         let found = self
-            .shared
-            .backend
-            .get(&composed)
-            .await
+            .tolerate(op, found, || None)
             .map_err(|e| self.fail(op, Some(key), e))?;
         match found {
             Some(bytes) => {
@@ -318,11 +353,9 @@ impl Cache {
         if composed.is_empty() {
             return Ok(HashMap::new());
         }
+        let found = self.shared.backend.get_many(&composed).await;
         let found = self
-            .shared
-            .backend
-            .get_many(&composed)
-            .await
+            .tolerate(op, found, || vec![None; composed.len()])
             .map_err(|e| self.fail(op, None, e))?;
         let mut out = HashMap::with_capacity(found.len());
         for (key, bytes) in keys.iter().zip(found) {
@@ -350,10 +383,8 @@ impl Cache {
         let composed = self
             .compose(key, options.version)
             .map_err(|e| self.fail("has_key", Some(key), e))?;
-        self.shared
-            .backend
-            .has_key(&composed)
-            .await
+        let found = self.shared.backend.has_key(&composed).await;
+        self.tolerate("has_key", found, || false)
             .map_err(|e| self.fail("has_key", Some(key), e))
     }
 
@@ -512,16 +543,16 @@ impl Cache {
         let backend = &self.shared.backend;
         let Some(expiry) = self.expiry(options.timeout) else {
             let composed: Vec<String> = encoded.into_iter().map(|(k, _)| k).collect();
-            let deleted = backend
-                .delete_many(&composed)
-                .await
+            let deleted = backend.delete_many(&composed).await;
+            let deleted = self
+                .tolerate(op, deleted, || 0)
                 .map_err(|e| self.fail(op, None, e))?;
             self.shared.counters.delete(deleted);
             return Ok(Vec::new());
         };
-        let failed = backend
-            .set_many(&encoded, expiry)
-            .await
+        let failed = backend.set_many(&encoded, expiry).await;
+        let failed = self
+            .tolerate(op, failed, || (0..encoded.len()).collect())
             .map_err(|e| self.fail(op, None, e))?;
         self.shared
             .counters
@@ -551,7 +582,8 @@ impl Cache {
             Some(expiry) => backend.touch(&composed, expiry).await,
             None => backend.delete(&composed).await,
         };
-        result.map_err(|e| self.fail(op, Some(key), e))
+        self.tolerate(op, result, || false)
+            .map_err(|e| self.fail(op, Some(key), e))
     }
 
     /// Deletes a key; answers whether it existed.
@@ -565,11 +597,9 @@ impl Cache {
         let composed = self
             .compose(key, options.version)
             .map_err(|e| self.fail("delete", Some(key), e))?;
+        let deleted = self.shared.backend.delete(&composed).await;
         let deleted = self
-            .shared
-            .backend
-            .delete(&composed)
-            .await
+            .tolerate("delete", deleted, || false)
             .map_err(|e| self.fail("delete", Some(key), e))?;
         if deleted {
             self.shared.counters.delete(1);
@@ -595,11 +625,9 @@ impl Cache {
         if composed.is_empty() {
             return Ok(0);
         }
+        let deleted = self.shared.backend.delete_many(&composed).await;
         let deleted = self
-            .shared
-            .backend
-            .delete_many(&composed)
-            .await
+            .tolerate("delete_many", deleted, || 0)
             .map_err(|e| self.fail("delete_many", None, e))?;
         self.shared.counters.delete(deleted);
         Ok(deleted)
@@ -825,7 +853,8 @@ impl Cache {
         let fail = |e| self.fail(op, Some(key), e);
         let composed = self.compose(key, options.version).map_err(fail)?;
         let backend = &self.shared.backend;
-        if let Some(bytes) = backend.get(&composed).await.map_err(fail)? {
+        let found = backend.get(&composed).await;
+        if let Some(bytes) = self.tolerate(op, found, || None).map_err(fail)? {
             self.shared.counters.hit(1);
             return codec::decode(&bytes).map_err(fail);
         }
@@ -839,7 +868,8 @@ impl Cache {
                 },
                 Role::Leader(leader) => {
                     // A load that finished between our read and our joining left its value.
-                    let found = match backend.get(&composed).await {
+                    let found = backend.get(&composed).await;
+                    let found = match self.tolerate(op, found, || None) {
                         Ok(found) => found,
                         Err(e) => {
                             let err = fail(e);
@@ -859,13 +889,15 @@ impl Cache {
                                 .with_shared_source(source)
                         })?;
                         let bytes = self.encode(&value)?;
-                        self.write_bytes(
-                            &composed,
-                            bytes.clone(),
-                            self.expiry(options.timeout),
-                            SetMode::Always,
-                        )
-                        .await?;
+                        let written = self
+                            .write_bytes(
+                                &composed,
+                                bytes.clone(),
+                                self.expiry(options.timeout),
+                                SetMode::Always,
+                            )
+                            .await;
+                        self.tolerate(op, written, || false)?;
                         Ok::<_, Error>((value, bytes))
                     }
                     .await;

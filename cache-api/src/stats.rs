@@ -10,6 +10,7 @@ pub(crate) struct Counters {
     sets: AtomicU64,
     deletes: AtomicU64,
     errors: AtomicU64,
+    ignored_errors: AtomicU64,
 }
 
 impl Counters {
@@ -37,6 +38,10 @@ impl Counters {
         self.errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn ignored_error(&self) {
+        self.ignored_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> CacheStats {
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),
@@ -44,6 +49,7 @@ impl Counters {
             sets: self.sets.load(Ordering::Relaxed),
             deletes: self.deletes.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
+            ignored_errors: self.ignored_errors.load(Ordering::Relaxed),
         }
     }
 }
@@ -75,6 +81,8 @@ pub struct CacheStats {
     pub deletes: u64,
     /// Operations that returned an error.
     pub errors: u64,
+    /// Backend outages answered as misses because the cache is fail-open.
+    pub ignored_errors: u64,
 }
 
 impl CacheStats {

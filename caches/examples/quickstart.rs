@@ -29,12 +29,18 @@ async fn main() -> caches::Result<()> {
     let mut config = caches::CacheConfig::from_url(&url)?;
     config.prefix = "quickstart".to_owned();
     let cache = config.build().await?;
-    println!("backend: {} ({})", cache.backend_name(), caches::redact(&url));
+    println!(
+        "backend: {} ({})",
+        cache.backend_name(),
+        caches::redact(&url)
+    );
 
     for round in 1..=2 {
         let started = std::time::Instant::now();
         let quote: Quote = cache
-            .get_or_set_with_opts("quote:AAPL", Duration::from_secs(60), || fetch_quote("AAPL"))
+            .get_or_set_with_opts("quote:AAPL", Duration::from_secs(60), || {
+                fetch_quote("AAPL")
+            })
             .await?;
         println!(
             "round {round}: {} = {} in {:?}",

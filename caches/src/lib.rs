@@ -33,3 +33,26 @@ pub use cache_redis::{RedisBackend, RedisBackendBuilder};
 pub async fn from_url(url: &str) -> Result<Cache> {
     CacheConfig::from_url(url)?.build().await
 }
+
+/// The guide in `docs/`: every Rust block of every page is compiled and run as a doc test.
+#[cfg(doctest)]
+mod guide {
+    macro_rules! pages {
+        ($($name:ident = $path:literal),* $(,)?) => {$(
+            #[doc = include_str!($path)]
+            struct $name;
+        )*};
+    }
+    pages!(
+        Index = "../../docs/README.md",
+        GettingStarted = "../../docs/getting-started.md",
+        ChoosingABackend = "../../docs/choosing-a-backend.md",
+        Configuration = "../../docs/configuration.md",
+        KeysAndVersions = "../../docs/keys-and-versions.md",
+        Timeouts = "../../docs/timeouts.md",
+        Testing = "../../docs/testing.md",
+        Conformance = "../../docs/conformance.md",
+        Migrating = "../../docs/migrating-from-django.md",
+        Readme = "../../README.md",
+    );
+}
