@@ -278,8 +278,8 @@ pub fn shared_redis_url() -> String {
 
 /// Sends one raw `PING` and checks that the answer proves a live server.
 fn ping(addr: SocketAddr) -> Result<(), String> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200))
-        .map_err(|e| e.to_string())?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_millis(200)).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_millis(500)))
         .map_err(|e| e.to_string())?;
@@ -371,7 +371,10 @@ mod tests {
         ping(addr).unwrap();
         let pid = server.pid();
         drop(server);
-        assert!(signal(pid, "-0").is_err(), "redis-server {pid} survived Drop");
+        assert!(
+            signal(pid, "-0").is_err(),
+            "redis-server {pid} survived Drop"
+        );
         assert!(ping(addr).is_err());
     }
 
