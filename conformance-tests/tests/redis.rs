@@ -1,0 +1,22 @@
+//! The conformance suite against a real Redis server.
+//!
+//! The server is started by the test support on a free loopback port (persistence off, killed
+//! when this test process exits), or is the one named by `CACHE_TEST_REDIS_URL`. A missing
+//! `redis-server` fails every case with a message saying what to install; nothing is skipped.
+
+use std::sync::Arc;
+
+use cache_api::DynCacheBackend;
+use cache_redis::RedisBackend;
+
+async fn backend() -> DynCacheBackend {
+    let url = cache_test_support::shared_redis_url();
+    match RedisBackend::connect(&url).await {
+        Ok(backend) => Arc::new(backend),
+        Err(err) => panic!("cannot connect to the test Redis server: {err}"),
+    }
+}
+
+mod redis {
+    conformance_tests::conformance_suite!("redis", super::backend);
+}
