@@ -72,9 +72,11 @@ async fn analyze(cache: &Cache, ticker: &str) -> caches::Result<()> {
 
     let calls_before = API_CALLS.load(Ordering::Relaxed);
     let earnings: Earnings = alphavantage
-        .get_or_set_with_opts(&format!("earnings:{ticker}"), CACHE_TTL_ALPHAVANTAGE, || {
-            alphavantage_earnings(ticker)
-        })
+        .get_or_set_with_opts(
+            &format!("earnings:{ticker}"),
+            CACHE_TTL_ALPHAVANTAGE,
+            || alphavantage_earnings(ticker),
+        )
         .await?;
     let puts: Vec<PutOption> = scanner
         .get_or_set_with(&format!("put_{ticker}"), || scan_puts(ticker))
