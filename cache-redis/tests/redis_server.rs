@@ -578,3 +578,65 @@ async fn many_tasks_share_one_connection() {
     // The backend's connection and this one.
     assert_eq!(clients.lines().count(), 2, "{clients}");
 }
+
+// ----- protocols ----------------------------------------------------------------------------------
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn tls_with_a_private_ca() {
+    let server = match RedisServer::start_tls() {
+        Ok(server) => server,
+        Err(e) => panic!("{e}"),
+    };
+    let url = format!("{}/2", server.tls_url().unwrap());
+    let backend = RedisBackend::builder()
+        .with_url(&url)
+        .with_tls_root_certificate(server.tls_ca_pem().unwrap())
+        .build()
+        .await
+        .unwrap();
+    let cache = backend.cache_builder().with_prefix("tls").build().unwrap();
+    cache.set("k", "over TLS").await.unwrap();
+    assert_eq!(
+        cache.get::<String>("k").await.unwrap().as_deref(),
+        Some("over TLS")
+    );
+    // It went to database 2 of that server.
+    let mut db2 = raw(&format!("{}/2", server.url())).await;
+    let exists: i64 = raw_cmd(&mut db2, &["EXISTS", "tls:1:k"]).await;
+    assert_eq!(exists, 1);
+
+    // Without the CA, the server's certificate is not trusted.
+    let err = RedisBackend::builder()
+        .with_url(&url)
+        .with_connect_timeout(Duration::from_secs(2))
+        .build()
+        .await
+        .unwrap_err();
+    assert_network_kind(err.kind(), &format!("{err:?}"));
+}
+
+#[tokio::test]
+async fn resp3_connections_behave_the_same() {
+    let server = start(&[]);
+    let url = format!("{}/0?protocol=resp3", server.url());
+    let backend = RedisBackend::connect(&url).await.unwrap();
+    let cache = backend.cache();
+    cache.set("s", "text").await.unwrap();
+    assert!(!cache.add("s", "other").await.unwrap());
+    assert!(cache.add("n", &1).await.unwrap());
+    assert_eq!(cache.incr("n", 2).await.unwrap(), 3);
+    let many = cache
+        .get_many::<String, _>(&["s", "missing"])
+        .await
+        .unwrap();
+    assert_eq!(many.len(), 1);
+    assert!(cache
+        .touch_opts("s", cache_api::Timeout::Never)
+        .await
+        .unwrap());
+    assert_eq!(cache.ttl("s").await.unwrap(), KeyTtl::Persistent);
+    assert_eq!(cache.ttl("missing").await.unwrap(), KeyTtl::Missing);
+    assert!(cache.delete("s").await.unwrap());
+    assert_eq!(cache.clear().await.unwrap(), 1);
+}

@@ -67,6 +67,11 @@ kill "$watchdog" 2>/dev/null
 kill -0 "$CACHE_TEST_PARENT_PID" 2>/dev/null || rm -rf "$CACHE_TEST_DIR"
 "#;
 
+/// The error of [`RedisServer::start_tls`] when `openssl` is not on `PATH`.
+pub const OPENSSL_NOT_FOUND_MESSAGE: &str = "openssl was not found; the TLS tests make their \
+certificates with it: install it with `apt-get install openssl` (Debian/Ubuntu) or \
+`brew install openssl`.";
+
 /// A `redis-server` process on a free loopback port, killed on `Drop`.
 #[derive(Debug)]
 pub struct RedisServer {
@@ -75,6 +80,16 @@ pub struct RedisServer {
     dir: PathBuf,
     pid: u32,
     launcher: Option<Child>,
+    tls: Option<Tls>,
+}
+
+/// The TLS side of a server started by [`RedisServer::start_tls`].
+#[derive(Debug)]
+struct Tls {
+    port: u16,
+    /// Holds the CA and the server's certificate and key.
+    dir: PathBuf,
+    ca_pem: Vec<u8>,
 }
 
 impl RedisServer {
@@ -106,6 +121,7 @@ impl RedisServer {
                 dir: dir.clone(),
                 pid: 0,
                 launcher: None,
+                tls: None,
             };
             match server.launch() {
                 Ok(()) => return Ok(server),
@@ -114,6 +130,70 @@ impl RedisServer {
             }
         }
         Err(last_error)
+    }
+
+    /// Starts a server that listens with TLS too, on [`tls_port`](Self::tls_port), with a
+    /// certificate for `127.0.0.1` and `localhost` signed by a CA made for it
+    /// ([`tls_ca_pem`](Self::tls_ca_pem)). Clients need no certificate of their own. The plain
+    /// port stays open, for checks.
+    ///
+    /// # Errors
+    /// As [`start`](RedisServer::start); [`OPENSSL_NOT_FOUND_MESSAGE`] when `openssl` (which
+    /// makes the certificates) is not on `PATH`.
+    pub fn start_tls() -> Result<RedisServer, String> {
+        if !on_path("openssl") {
+            return Err(OPENSSL_NOT_FOUND_MESSAGE.to_owned());
+        }
+        let dir = fresh_dir()?;
+        let made = make_certificates(&dir);
+        let ca_pem = match made.and_then(|()| {
+            std::fs::read(dir.join("ca.crt")).map_err(|e| format!("reading ca.crt: {e}"))
+        }) {
+            Ok(pem) => pem,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let port = free_port()?;
+        let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        let (cert, key, ca) = (file("server.crt"), file("server.key"), file("ca.crt"));
+        let port_arg = port.to_string();
+        let mut server = RedisServer::start_with(&[
+            "--tls-port",
+            &port_arg,
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca,
+            "--tls-auth-clients",
+            "no",
+        ]);
+        match server.as_mut() {
+            Ok(server) => server.tls = Some(Tls { port, dir, ca_pem }),
+            Err(_) => {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
+        server
+    }
+
+    /// The TLS port of a server started by [`start_tls`](Self::start_tls).
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls.as_ref().map(|tls| tls.port)
+    }
+
+    /// `rediss://127.0.0.1:{tls_port}` for a server started by [`start_tls`](Self::start_tls).
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_port()
+            .map(|port| format!("rediss://127.0.0.1:{port}"))
+    }
+
+    /// The PEM certificate of the CA that signed the server's certificate.
+    pub fn tls_ca_pem(&self) -> Option<&[u8]> {
+        self.tls.as_ref().map(|tls| tls.ca_pem.as_slice())
     }
 
     /// The TCP port the server listens on (on 127.0.0.1).
@@ -252,6 +332,9 @@ impl Drop for RedisServer {
         // A frozen server dies of SIGKILL all the same.
         let _ = self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(tls) = &self.tls {
+            let _ = std::fs::remove_dir_all(&tls.dir);
+        }
     }
 }
 
@@ -355,9 +438,84 @@ fn read_log(dir: &Path) -> String {
 }
 
 fn redis_server_on_path() -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| dir.join("redis-server").is_file())
-    })
+    on_path("redis-server")
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// Makes `ca.crt`, and `server.crt` and `server.key` for 127.0.0.1 and localhost signed by it,
+/// in `dir`, with the `openssl` command.
+fn make_certificates(dir: &Path) -> Result<(), String> {
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n\
+         basicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature,keyEncipherment\n\
+         extendedKeyUsage=serverAuth\n",
+    )
+    .map_err(|e| format!("writing server.ext: {e}"))?;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let steps: [&[&str]; 3] = [
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.crt", "-days", "2"],
+            &["-subj", "/CN=cache-test-ca"],
+            &["-addext", "basicConstraints=critical,CA:TRUE"],
+            &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ]
+        .concat(),
+        &[
+            &["req"][..],
+            &ec,
+            &["-keyout", "server.key", "-out", "server.csr"],
+            &["-subj", "/CN=localhost"],
+        ]
+        .concat(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    ];
+    for args in steps {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running openssl: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "openssl {} failed ({}): {}",
+                args.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -386,6 +544,17 @@ mod tests {
         assert!(ping(addr).is_err());
         server.restart().unwrap();
         ping(addr).unwrap();
+    }
+
+    #[test]
+    fn tls_server_answers_on_its_plain_port_and_has_a_ca() {
+        let server = RedisServer::start_tls().unwrap();
+        ping(SocketAddr::from((Ipv4Addr::LOCALHOST, server.port()))).unwrap();
+        assert!(server.tls_port().is_some());
+        assert!(server
+            .tls_ca_pem()
+            .unwrap()
+            .starts_with(b"-----BEGIN CERTIFICATE-----"));
     }
 
     #[test]
