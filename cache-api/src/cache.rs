@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::builder::CacheBuilder;
 use crate::inflight::{self, InFlight, Role};
@@ -251,6 +252,32 @@ impl Cache {
         err
     }
 
+    /// Runs one backend call inside a `tracing` span naming the backend, the operation, the
+    /// number of keys and the outcome (never a key's value, never a secret).
+    async fn traced<T>(
+        &self,
+        operation: &'static str,
+        keys: usize,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let span = tracing::debug_span!(
+            "cache",
+            backend = self.shared.backend.name(),
+            operation,
+            keys,
+            outcome = tracing::field::Empty
+        );
+        let result = call.instrument(span.clone()).await;
+        if !span.is_disabled() {
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(e) => e.kind().as_str(),
+            };
+            span.record("outcome", outcome);
+        }
+        result
+    }
+
     /// With fail-open on, turns an unreachable or timed-out backend into `fallback` (a miss,
     /// "not stored"), counting and logging the error; otherwise returns `result` unchanged.
     fn tolerate<T>(
@@ -309,7 +336,9 @@ impl Cache {
         let composed = self
             .compose(key, options.version)
             .map_err(|e| self.fail(op, Some(key), e))?;
-        let found = self.shared.backend.get(&composed).await;
+        let found = self
+            .traced("get", 1, self.shared.backend.get(&composed))
+            .await;
         let found = self
             .tolerate(op, found, || None)
             .map_err(|e| self.fail(op, Some(key), e))?;
@@ -353,7 +382,13 @@ impl Cache {
         if composed.is_empty() {
             return Ok(HashMap::new());
         }
-        let found = self.shared.backend.get_many(&composed).await;
+        let found = self
+            .traced(
+                "get_many",
+                composed.len(),
+                self.shared.backend.get_many(&composed),
+            )
+            .await;
         let found = self
             .tolerate(op, found, || vec![None; composed.len()])
             .map_err(|e| self.fail(op, None, e))?;
@@ -383,7 +418,9 @@ impl Cache {
         let composed = self
             .compose(key, options.version)
             .map_err(|e| self.fail("has_key", Some(key), e))?;
-        let found = self.shared.backend.has_key(&composed).await;
+        let found = self
+            .traced("has_key", 1, self.shared.backend.has_key(&composed))
+            .await;
         self.tolerate("has_key", found, || false)
             .map_err(|e| self.fail("has_key", Some(key), e))
     }
@@ -399,9 +436,7 @@ impl Cache {
         let composed = self
             .compose(key, options.version)
             .map_err(|e| self.fail("ttl", Some(key), e))?;
-        self.shared
-            .backend
-            .ttl(&composed)
+        self.traced("ttl", 1, self.shared.backend.ttl(&composed))
             .await
             .map_err(|e| self.fail("ttl", Some(key), e))
     }
@@ -461,8 +496,10 @@ impl Cache {
         let bytes = self
             .encode(value)
             .map_err(|e| self.fail(op, Some(key), e))?;
-        self.write_bytes(&composed, bytes, self.expiry(options.timeout), mode)
-            .await
+        let written = self
+            .write_bytes(&composed, bytes, self.expiry(options.timeout), mode)
+            .await;
+        self.tolerate(op, written, || false)
             .map_err(|e| self.fail(op, Some(key), e))
     }
 
@@ -479,17 +516,22 @@ impl Cache {
             // Django: a zero timeout stores nothing and expires what is there.
             return match mode {
                 SetMode::Always => {
-                    if backend.delete(composed).await? {
+                    if self.traced("delete", 1, backend.delete(composed)).await? {
                         self.shared.counters.delete(1);
                     }
                     Ok(true)
                 }
-                SetMode::IfAbsent => Ok(!backend.has_key(composed).await?),
-                SetMode::IfPresent => Ok(backend.delete(composed).await?),
+                SetMode::IfAbsent => {
+                    Ok(!self.traced("has_key", 1, backend.has_key(composed)).await?)
+                }
+                SetMode::IfPresent => {
+                    Ok(self.traced("delete", 1, backend.delete(composed)).await?)
+                }
             };
         };
-        let stored = backend
-            .set(composed, bytes, SetOptions::new(expiry).with_mode(mode))
+        let options = SetOptions::new(expiry).with_mode(mode);
+        let stored = self
+            .traced("set", 1, backend.set(composed, bytes, options))
             .await?;
         if stored {
             self.shared.counters.set(1);
@@ -543,14 +585,26 @@ impl Cache {
         let backend = &self.shared.backend;
         let Some(expiry) = self.expiry(options.timeout) else {
             let composed: Vec<String> = encoded.into_iter().map(|(k, _)| k).collect();
-            let deleted = backend.delete_many(&composed).await;
+            let deleted = self
+                .traced(
+                    "delete_many",
+                    composed.len(),
+                    backend.delete_many(&composed),
+                )
+                .await;
             let deleted = self
                 .tolerate(op, deleted, || 0)
                 .map_err(|e| self.fail(op, None, e))?;
             self.shared.counters.delete(deleted);
             return Ok(Vec::new());
         };
-        let failed = backend.set_many(&encoded, expiry).await;
+        let failed = self
+            .traced(
+                "set_many",
+                encoded.len(),
+                backend.set_many(&encoded, expiry),
+            )
+            .await;
         let failed = self
             .tolerate(op, failed, || (0..encoded.len()).collect())
             .map_err(|e| self.fail(op, None, e))?;
@@ -579,8 +633,11 @@ impl Cache {
             .map_err(|e| self.fail(op, Some(key), e))?;
         let backend = &self.shared.backend;
         let result = match self.expiry(options.timeout) {
-            Some(expiry) => backend.touch(&composed, expiry).await,
-            None => backend.delete(&composed).await,
+            Some(expiry) => {
+                self.traced("touch", 1, backend.touch(&composed, expiry))
+                    .await
+            }
+            None => self.traced("delete", 1, backend.delete(&composed)).await,
         };
         self.tolerate(op, result, || false)
             .map_err(|e| self.fail(op, Some(key), e))
@@ -597,7 +654,9 @@ impl Cache {
         let composed = self
             .compose(key, options.version)
             .map_err(|e| self.fail("delete", Some(key), e))?;
-        let deleted = self.shared.backend.delete(&composed).await;
+        let deleted = self
+            .traced("delete", 1, self.shared.backend.delete(&composed))
+            .await;
         let deleted = self
             .tolerate("delete", deleted, || false)
             .map_err(|e| self.fail("delete", Some(key), e))?;
@@ -625,7 +684,13 @@ impl Cache {
         if composed.is_empty() {
             return Ok(0);
         }
-        let deleted = self.shared.backend.delete_many(&composed).await;
+        let deleted = self
+            .traced(
+                "delete_many",
+                composed.len(),
+                self.shared.backend.delete_many(&composed),
+            )
+            .await;
         let deleted = self
             .tolerate("delete_many", deleted, || 0)
             .map_err(|e| self.fail("delete_many", None, e))?;
@@ -643,9 +708,7 @@ impl Cache {
             self.keys.head().to_owned()
         };
         let deleted = self
-            .shared
-            .backend
-            .clear(&pattern)
+            .traced("clear", 0, self.shared.backend.clear(&pattern))
             .await
             .map_err(|e| self.fail("clear", None, e))?;
         self.shared.counters.delete(deleted);
@@ -654,9 +717,7 @@ impl Cache {
 
     /// Closes the backend's connections. The handle (and its clones) may fail afterwards.
     pub async fn close(&self) -> Result<()> {
-        self.shared
-            .backend
-            .close()
+        self.traced("close", 0, self.shared.backend.close())
             .await
             .map_err(|e| self.fail("close", None, e))
     }
@@ -718,9 +779,7 @@ impl Cache {
         let composed = self
             .compose(key, options.version)
             .map_err(|e| self.fail(op, Some(key), e))?;
-        self.shared
-            .backend
-            .incr(&composed, delta)
+        self.traced("incr", 1, self.shared.backend.incr(&composed, delta))
             .await
             .map_err(|e| self.fail(op, Some(key), e))
     }
@@ -750,22 +809,27 @@ impl Cache {
         let to = self.compose(key, Some(target)).map_err(fail)?;
         let backend = &self.shared.backend;
         let not_found = || fail(Error::new(ErrorKind::NotFound, "key does not exist"));
-        let bytes = backend
-            .get(&from)
+        let bytes = self
+            .traced("get", 1, backend.get(&from))
             .await
             .map_err(fail)?
             .ok_or_else(not_found)?;
-        let expiry = match backend.ttl(&from).await.map_err(fail)? {
+        let expiry = match self
+            .traced("ttl", 1, backend.ttl(&from))
+            .await
+            .map_err(fail)?
+        {
             KeyTtl::Persistent => Expiry::Never,
             KeyTtl::Expires(d) => Expiry::after(d).unwrap_or(Expiry::After(d)),
             _ => return Err(not_found()),
         };
-        backend
-            .set(&to, bytes, SetOptions::new(expiry))
+        self.traced("set", 1, backend.set(&to, bytes, SetOptions::new(expiry)))
             .await
             .map_err(fail)?;
         if from != to {
-            backend.delete(&from).await.map_err(fail)?;
+            self.traced("delete", 1, backend.delete(&from))
+                .await
+                .map_err(fail)?;
         }
         Ok(target)
     }
@@ -853,7 +917,7 @@ impl Cache {
         let fail = |e| self.fail(op, Some(key), e);
         let composed = self.compose(key, options.version).map_err(fail)?;
         let backend = &self.shared.backend;
-        let found = backend.get(&composed).await;
+        let found = self.traced("get", 1, backend.get(&composed)).await;
         if let Some(bytes) = self.tolerate(op, found, || None).map_err(fail)? {
             self.shared.counters.hit(1);
             return codec::decode(&bytes).map_err(fail);
@@ -868,7 +932,7 @@ impl Cache {
                 },
                 Role::Leader(leader) => {
                     // A load that finished between our read and our joining left its value.
-                    let found = backend.get(&composed).await;
+                    let found = self.traced("get", 1, backend.get(&composed)).await;
                     let found = match self.tolerate(op, found, || None) {
                         Ok(found) => found,
                         Err(e) => {
