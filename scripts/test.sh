@@ -23,4 +23,4 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
   fi
 fi
 
-exec cargo test --workspace "$@"
+exec cargo test --workspace --all-features "$@"

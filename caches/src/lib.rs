@@ -4,12 +4,17 @@
 
 mod config;
 mod duration;
+#[cfg(feature = "metrics")]
+mod metrics_export;
 mod registry;
 
 pub use cache_api::*;
 pub use config::{redact, supported_schemes, CacheConfig};
 pub use duration::DurationValue;
 pub use registry::{Caches, CachesConfig, DEFAULT_CACHE};
+
+#[cfg(feature = "metrics")]
+pub use metrics_export::record_metrics;
 
 #[cfg(feature = "memory")]
 pub use cache_memory::{MemoryBackend, MemoryBackendBuilder};
