@@ -37,6 +37,13 @@ const MAX_EXPIRY_MS: u64 = 1 << 62;
 /// Only [`clear`](CacheBackend::clear) takes several (`SCAN` and `UNLINK` in batches): it never
 /// runs `FLUSHDB`, which is [`flush_db`](RedisBackend::flush_db), named for what it does.
 ///
+/// # Cancel safety
+///
+/// A call dropped before it completes (a `select!`, a timeout) may or may not have reached the
+/// server. The batch writes are not transactions: a cancelled or failed `set_many` may have
+/// written some of its entries, and a cancelled `clear` may have deleted some batches. Each
+/// single-key operation, `incr` included, is applied entirely or not at all.
+///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> cache_api::Result<()> {
