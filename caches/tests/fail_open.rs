@@ -1,6 +1,9 @@
 //! Fail-open (django-redis' IGNORE_EXCEPTIONS), both ways, against a real Redis server that
 //! the test starts and then kills.
 
+// Test helpers report failures by panicking, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::{Duration, Instant};
 
 use cache_test_support::RedisServer;

@@ -1,6 +1,9 @@
 //! Swapping is real: the same application code, built once over a memory URL and once over a
 //! Redis URL (a real server the test starts), gives the same results.
 
+// Test helpers report failures by panicking, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::HashMap;
 use std::time::Duration;
 

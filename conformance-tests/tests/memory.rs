@@ -1,5 +1,8 @@
 //! The conformance suite against the memory backend, directly and through `Box<dyn …>`.
 
+// Test helpers report failures by panicking, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use cache_api::{CacheBackend, DynCacheBackend};

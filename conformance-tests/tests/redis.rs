@@ -4,6 +4,9 @@
 //! when this test process exits), or is the one named by `CACHE_TEST_REDIS_URL`. A missing
 //! `redis-server` fails every case with a message saying what to install; nothing is skipped.
 
+// Test helpers report failures by panicking, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use cache_api::DynCacheBackend;
