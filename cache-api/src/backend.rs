@@ -106,6 +106,15 @@ pub trait CacheBackend: Debug + Send + Sync + 'static {
     /// Deletes many keys and returns how many existed.
     async fn delete_many(&self, keys: &[String]) -> Result<u64>;
 
+    /// Deletes the key only if it holds exactly `expected`, atomically; answers whether it
+    /// deleted.
+    ///
+    /// This is a compare-and-delete: a lease is released only by the owner of its token.
+    ///
+    /// # Behavior
+    /// - A missing, expired or different value is left alone, and `false` is returned.
+    async fn delete_if_value(&self, key: &str, expected: &[u8]) -> Result<bool>;
+
     /// Sets a new expiry on an existing key and says whether it existed.
     ///
     /// # Behavior
@@ -167,6 +176,9 @@ macro_rules! forward_backend {
             }
             async fn delete_many(&self, keys: &[String]) -> Result<u64> {
                 (**self).delete_many(keys).await
+            }
+            async fn delete_if_value(&self, key: &str, expected: &[u8]) -> Result<bool> {
+                (**self).delete_if_value(key, expected).await
             }
             async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
                 (**self).touch(key, expiry).await

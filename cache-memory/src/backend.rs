@@ -210,6 +210,14 @@ impl CacheBackend for MemoryBackend {
         Ok(deleted)
     }
 
+    async fn delete_if_value(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        self.compute(key, |live, _| match live {
+            Some(entry) if entry.value == expected => (Op::Remove, Ok(true)),
+            _ => (Op::Nop, Ok(false)),
+        })
+        .await
+    }
+
     async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
         self.compute(key, move |live, now| match live {
             Some(entry) => {

@@ -67,6 +67,8 @@ struct Inner {
     connect_timeout: Duration,
     response_timeout: Duration,
     incr: redis::Script,
+    /// The compare-and-delete script (`delete_if_value.lua`).
+    delete_if_value: redis::Script,
 }
 
 impl fmt::Debug for RedisBackend {
@@ -128,6 +130,7 @@ impl RedisBackend {
                 connect_timeout,
                 response_timeout,
                 incr: redis::Script::new(include_str!("incr.lua")),
+                delete_if_value: redis::Script::new(include_str!("delete_if_value.lua")),
             }),
         };
         // The connection alone does not prove that commands are allowed: a server with a
@@ -319,6 +322,19 @@ impl CacheBackend for RedisBackend {
         self.query("UNLINK", redis::cmd("UNLINK").arg(key))
             .await
             .map(flag)
+    }
+
+    async fn delete_if_value(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        let mut conn = self.connection()?;
+        let mut invocation = self.inner.delete_if_value.prepare_invoke();
+        invocation.key(key).arg(expected);
+        let deleted: i64 = bounded(
+            "EVALSHA (delete_if_value)",
+            self.call_bound(),
+            invocation.invoke_async(&mut conn),
+        )
+        .await?;
+        Ok(flag(deleted))
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<u64> {

@@ -117,6 +117,7 @@ macro_rules! conformance_suite {
             concurrent_incr_is_exact,
             concurrent_add_has_one_winner,
             batches_of_100_keys,
+            delete_if_value_is_compare_and_delete,
             model_based_random_operations,
         );
     };

@@ -201,3 +201,27 @@ pub async fn batches_of_100_keys(h: &Harness) -> Result<()> {
     assert!(cache.get_many::<usize, _>(&keys).await?.is_empty());
     Ok(())
 }
+
+/// `delete_if_value` deletes only a key holding exactly the expected bytes (a lease released
+/// only by its owner).
+pub async fn delete_if_value_is_compare_and_delete(h: &Harness) -> Result<()> {
+    let cache = h.cache();
+    let backend = h.backend();
+    cache.set("lease", "token-a").await?;
+    let raw = cache.make_key("lease")?;
+    let mine = cache_api::codec::encode("token-a")?;
+    let theirs = cache_api::codec::encode("token-b")?;
+    assert!(!backend.delete_if_value(&raw, &theirs).await?);
+    assert!(cache.has_key("lease").await?);
+    assert!(backend.delete_if_value(&raw, &mine).await?);
+    assert!(!cache.has_key("lease").await?);
+    assert!(!backend.delete_if_value(&raw, &mine).await?);
+    cache.set_opts("expired", "token-a", super::SHORT).await?;
+    super::sleep_past_short().await;
+    assert!(
+        !backend
+            .delete_if_value(&cache.make_key("expired")?, &mine)
+            .await?
+    );
+    Ok(())
+}
