@@ -58,6 +58,7 @@ mod guide {
         Testing = "../../docs/testing.md",
         Conformance = "../../docs/conformance.md",
         Migrating = "../../docs/migrating-from-django.md",
+        Redis = "../../docs/redis.md",
         Readme = "../../README.md",
     );
 }
