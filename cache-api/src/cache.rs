@@ -21,15 +21,15 @@ use crate::{
 /// What every view of one cache shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    backend: DynCacheBackend,
+    pub(crate) backend: DynCacheBackend,
     prefix: String,
     default_timeout: Timeout,
-    default_expiry: Option<Expiry>,
+    pub(crate) default_expiry: Option<Expiry>,
     policy: KeyPolicy,
     max_value_size: usize,
     fail_open: bool,
-    counters: Counters,
-    inflight: InFlight,
+    pub(crate) counters: Counters,
+    pub(crate) inflight: Arc<InFlight>,
 }
 
 impl Shared {
@@ -51,7 +51,7 @@ impl Shared {
             max_value_size,
             fail_open,
             counters: Counters::default(),
-            inflight: InFlight::default(),
+            inflight: Arc::new(InFlight::default()),
         }
     }
 }
@@ -83,7 +83,7 @@ impl Shared {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Cache {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     version: i64,
     namespace: Arc<str>,
     keys: Arc<KeyMaker>,
@@ -199,7 +199,7 @@ impl Cache {
 
     // ----- internals -------------------------------------------------------------------------
 
-    fn compose(&self, key: &str, version: Option<i64>) -> Result<String> {
+    pub(crate) fn compose(&self, key: &str, version: Option<i64>) -> Result<String> {
         match version {
             Some(v) if v != self.version => KeyMaker::new(&self.shared.prefix, v, &self.namespace)
                 .make(key, &self.shared.policy),
@@ -207,17 +207,21 @@ impl Cache {
         }
     }
 
-    fn compose_all<K: AsRef<str>>(&self, keys: &[K], version: Option<i64>) -> Result<Vec<String>> {
+    pub(crate) fn compose_all<K: AsRef<str>>(
+        &self,
+        keys: &[K],
+        version: Option<i64>,
+    ) -> Result<Vec<String>> {
         keys.iter()
             .map(|k| self.compose(k.as_ref(), version))
             .collect()
     }
 
-    fn expiry(&self, timeout: Timeout) -> Option<Expiry> {
+    pub(crate) fn expiry(&self, timeout: Timeout) -> Option<Expiry> {
         timeout.resolve(self.shared.default_expiry)
     }
 
-    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Bytes> {
+    pub(crate) fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Bytes> {
         let bytes = codec::encode(value)?;
         if bytes.len() > self.shared.max_value_size {
             return Err(Error::new(
@@ -233,7 +237,7 @@ impl Cache {
     }
 
     /// Adds context to an error, counts it, and logs it.
-    fn fail(&self, operation: &'static str, key: Option<&str>, err: Error) -> Error {
+    pub(crate) fn fail(&self, operation: &'static str, key: Option<&str>, err: Error) -> Error {
         self.shared.counters.error();
         let mut err = err
             .with_operation(operation)
@@ -254,7 +258,7 @@ impl Cache {
 
     /// Runs one backend call inside a `tracing` span naming the backend, the operation, the
     /// number of keys and the outcome (never a key's value, never a secret).
-    async fn traced<T>(
+    pub(crate) async fn traced<T>(
         &self,
         operation: &'static str,
         keys: usize,
@@ -280,7 +284,7 @@ impl Cache {
 
     /// With fail-open on, turns an unreachable or timed-out backend into `fallback` (a miss,
     /// "not stored"), counting and logging the error; otherwise returns `result` unchanged.
-    fn tolerate<T>(
+    pub(crate) fn tolerate<T>(
         &self,
         operation: &'static str,
         result: Result<T>,
@@ -504,7 +508,7 @@ impl Cache {
     }
 
     /// Writes encoded bytes under a composed key; `expiry` `None` means "expire now".
-    async fn write_bytes(
+    pub(crate) async fn write_bytes(
         &self,
         composed: &str,
         bytes: Bytes,
@@ -946,12 +950,9 @@ impl Cache {
                         return codec::decode(&bytes).map_err(fail);
                     }
                     let loaded = async {
-                        let value = load().await.map_err(|e| {
-                            let source: Arc<dyn std::error::Error + Send + Sync> =
-                                Arc::from(e.into());
-                            Error::new(ErrorKind::Loader, format!("the loader failed: {source}"))
-                                .with_shared_source(source)
-                        })?;
+                        let value = load()
+                            .await
+                            .map_err(|e| crate::resilient::loader_error(e.into()))?;
                         let bytes = self.encode(&value)?;
                         let written = self
                             .write_bytes(

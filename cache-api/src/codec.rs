@@ -45,6 +45,7 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
 /// # Errors
 /// [`ErrorKind::Decode`] with serde's explanation.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let (_, bytes) = split_envelope(bytes);
     if let Some(n) = parse_ascii_integer(bytes) {
         let mut buf = Vec::with_capacity(9);
         let written = match n {
@@ -78,6 +79,36 @@ fn decode_packed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
         ));
     }
     Ok(value)
+}
+
+/// The first bytes of an entry written by
+/// [`Cache::get_or_set_with_policy`](crate::Cache::get_or_set_with_policy): `0xc1` (a byte
+/// MessagePack never uses) then `R`, then the instant the value stops being fresh (Unix
+/// milliseconds, big-endian), then the value's own encoding.
+const ENVELOPE_MAGIC: [u8; 2] = [0xc1, b'R'];
+const ENVELOPE_HEADER: usize = 10;
+
+/// Wraps an encoded value with the instant it stops being fresh.
+pub(crate) fn wrap_envelope(fresh_until_ms: u64, inner: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(ENVELOPE_HEADER + inner.len());
+    out.extend_from_slice(&ENVELOPE_MAGIC);
+    out.extend_from_slice(&fresh_until_ms.to_be_bytes());
+    out.extend_from_slice(inner);
+    Bytes::from(out)
+}
+
+/// Splits an entry into its freshness deadline (for entries written with a policy) and the
+/// value's own encoding. [`decode`] does this itself, so plain reads see the value.
+pub(crate) fn split_envelope(bytes: &[u8]) -> (Option<u64>, &[u8]) {
+    match bytes.strip_prefix(&ENVELOPE_MAGIC[..]) {
+        Some(rest) if rest.len() >= 8 => {
+            let (deadline, inner) = rest.split_at(8);
+            let mut be = [0u8; 8];
+            be.copy_from_slice(deadline);
+            (Some(u64::from_be_bytes(be)), inner)
+        }
+        _ => (None, bytes),
+    }
 }
 
 /// An integer read back from its ASCII form.
@@ -211,6 +242,20 @@ mod tests {
             let err = decode::<serde_ignored_any::Any>(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Decode, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn envelopes_are_transparent_to_decode() {
+        let inner = encode("fresh").unwrap();
+        let wrapped = wrap_envelope(1_700_000_000_000, &inner);
+        assert_eq!(
+            split_envelope(&wrapped),
+            (Some(1_700_000_000_000), &inner[..])
+        );
+        assert_eq!(decode::<String>(&wrapped).unwrap(), "fresh");
+        assert_eq!(split_envelope(&inner), (None, &inner[..]));
+        assert_eq!(decode::<i64>(&wrap_envelope(1, b"42")).unwrap(), 42);
+        assert!(decode::<String>(&[0xc1, b'R', 1]).is_err());
     }
 
     #[test]

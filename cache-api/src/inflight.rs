@@ -1,7 +1,7 @@
 //! In-flight loads of `get_or_set_with`, so that one loader runs per key per process.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::watch;
@@ -17,16 +17,16 @@ pub(crate) struct InFlight {
 }
 
 /// What a caller of [`InFlight::join`] is to do.
-pub(crate) enum Role<'a> {
+pub(crate) enum Role {
     /// Run the loader, then [`Leader::finish`].
-    Leader(Leader<'a>),
+    Leader(Leader),
     /// Wait for the leader with [`wait`].
     Follower(watch::Receiver<Outcome>),
 }
 
 impl InFlight {
     /// Joins the load of `key`, becoming its leader when none runs.
-    pub(crate) fn join(&self, key: &str) -> Role<'_> {
+    pub(crate) fn join(self: &Arc<Self>, key: &str) -> Role {
         let mut loads = self.loads.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(rx) = loads.get(key) {
             return Role::Follower(rx.clone());
@@ -34,7 +34,7 @@ impl InFlight {
         let (tx, rx) = watch::channel(None);
         loads.insert(key.to_owned(), rx);
         Role::Leader(Leader {
-            loads: self,
+            loads: self.clone(),
             key: key.to_owned(),
             tx,
         })
@@ -55,13 +55,13 @@ impl InFlight {
 ///
 /// Dropping it without [`finish`](Leader::finish) (the caller's future was cancelled) frees
 /// the slot, and the waiting followers elect a new leader: nothing stays stuck.
-pub(crate) struct Leader<'a> {
-    loads: &'a InFlight,
+pub(crate) struct Leader {
+    loads: Arc<InFlight>,
     key: String,
     tx: watch::Sender<Outcome>,
 }
 
-impl Leader<'_> {
+impl Leader {
     /// Hands the outcome to every follower and frees the slot.
     pub(crate) fn finish(self, outcome: Result<Bytes>) {
         self.loads.remove(&self.key);
@@ -69,7 +69,7 @@ impl Leader<'_> {
     }
 }
 
-impl Drop for Leader<'_> {
+impl Drop for Leader {
     fn drop(&mut self) {
         // After `finish` this finds nothing: a newer leader's slot is never under our key
         // while we live, because a slot is only created when none exists.
@@ -97,7 +97,7 @@ mod tests {
 
     #[tokio::test]
     async fn followers_get_the_leaders_outcome() {
-        let flights = InFlight::default();
+        let flights = Arc::new(InFlight::default());
         let Role::Leader(leader) = flights.join("k") else {
             panic!("first caller must lead")
         };
@@ -111,7 +111,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_leader_frees_the_slot() {
-        let flights = InFlight::default();
+        let flights = Arc::new(InFlight::default());
         let leader = flights.join("k");
         let Role::Follower(rx) = flights.join("k") else {
             panic!("second caller must follow")

@@ -11,6 +11,8 @@ mod expiry;
 mod inflight;
 mod key;
 mod options;
+mod policy;
+mod resilient;
 mod stats;
 
 pub use backend::{CacheBackend, DynCacheBackend, SetMode, SetOptions};
@@ -20,6 +22,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use expiry::{Expiry, KeyTtl, Timeout};
 pub use key::{make_key, KeyPolicy, DEFAULT_MAX_KEY_LEN};
 pub use options::CallOptions;
+pub use policy::{FailSafe, Lease, LoadPolicy, Loaded, OnUndecodable, Source};
 pub use stats::CacheStats;
 
 /// Re-exported so that backends implement [`CacheBackend`] with the same macro version.

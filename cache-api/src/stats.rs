@@ -11,6 +11,9 @@ pub(crate) struct Counters {
     deletes: AtomicU64,
     errors: AtomicU64,
     ignored_errors: AtomicU64,
+    stale_served: AtomicU64,
+    fail_safe_served: AtomicU64,
+    undecodable_reloaded: AtomicU64,
 }
 
 impl Counters {
@@ -42,6 +45,18 @@ impl Counters {
         self.ignored_errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn stale_served(&self) {
+        self.stale_served.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn fail_safe_served(&self) {
+        self.fail_safe_served.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn undecodable_reloaded(&self) {
+        self.undecodable_reloaded.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> CacheStats {
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),
@@ -50,6 +65,9 @@ impl Counters {
             deletes: self.deletes.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
             ignored_errors: self.ignored_errors.load(Ordering::Relaxed),
+            stale_served: self.stale_served.load(Ordering::Relaxed),
+            fail_safe_served: self.fail_safe_served.load(Ordering::Relaxed),
+            undecodable_reloaded: self.undecodable_reloaded.load(Ordering::Relaxed),
         }
     }
 }
@@ -83,6 +101,14 @@ pub struct CacheStats {
     pub errors: u64,
     /// Backend outages answered as misses because the cache is fail-open.
     pub ignored_errors: u64,
+    /// Stale values served by a [`LoadPolicy`](crate::LoadPolicy) (stale-while-revalidate,
+    /// soft timeout, a lease held elsewhere).
+    pub stale_served: u64,
+    /// Stale values served because the loader failed or timed out (fail-safe).
+    pub fail_safe_served: u64,
+    /// Stored values that no longer decoded and were reloaded
+    /// ([`OnUndecodable::Reload`](crate::OnUndecodable)).
+    pub undecodable_reloaded: u64,
 }
 
 impl CacheStats {

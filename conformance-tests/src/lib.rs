@@ -119,6 +119,16 @@ macro_rules! conformance_suite {
             batches_of_100_keys,
             delete_if_value_is_compare_and_delete,
             model_based_random_operations,
+            // Resilient loading (get_or_set_with_policy, get_or_set_many).
+            policy_lease_runs_loader_once_across_handles,
+            policy_serves_stale_while_revalidating,
+            policy_fail_safe_serves_stale_on_loader_error,
+            policy_soft_timeout_serves_stale_and_fills_later,
+            policy_hard_timeout_is_an_error_and_fills_later,
+            policy_cancelled_caller_leaves_nothing_stuck,
+            policy_reloads_undecodable_values_when_asked,
+            get_or_set_many_loads_missing_keys_once,
+            get_or_set_many_joins_running_loads_and_reports_failures,
         );
     };
 }
