@@ -59,6 +59,7 @@ mod guide {
         Conformance = "../../docs/conformance.md",
         Migrating = "../../docs/migrating-from-django.md",
         Redis = "../../docs/redis.md",
+        Resilience = "../../docs/resilience.md",
         Readme = "../../README.md",
     );
 }
