@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::duration::DurationValue;
 
 /// The options a URL query may carry, besides the backend's own.
-const OPTIONS: [&str; 11] = [
+const OPTIONS: [&str; 13] = [
     "prefix",
     "version",
     "default_timeout",
@@ -20,6 +20,8 @@ const OPTIONS: [&str; 11] = [
     "max_value_size",
     "max_key_length",
     "relaxed_keys",
+    "fail_open",
+    "tls_ca_file",
 ];
 
 /// The URL schemes this build understands, by cargo feature.
@@ -64,6 +66,8 @@ pub fn supported_schemes() -> Vec<&'static str> {
 /// | `max_value_size` | 512 MiB | largest encoded value accepted |
 /// | `max_key_length` | `250` | longest composed key accepted |
 /// | `relaxed_keys` | `false` | accept any non-empty key |
+/// | `fail_open` | `false` | answer backend outages as misses (django-redis `IGNORE_EXCEPTIONS`) |
+/// | `tls_ca_file` | none | `rediss://`: a PEM file of the CA to trust (a private CA) |
 #[derive(Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -91,6 +95,11 @@ pub struct CacheConfig {
     pub max_key_length: Option<usize>,
     /// Accept any non-empty key (no length or character checks).
     pub relaxed_keys: bool,
+    /// Answer backend outages as misses instead of errors (django-redis'
+    /// `IGNORE_EXCEPTIONS`); see `CacheBuilder::with_fail_open`.
+    pub fail_open: bool,
+    /// `rediss://`: a PEM file holding the certificate of a private CA to trust.
+    pub tls_ca_file: Option<String>,
 }
 
 impl fmt::Debug for CacheConfig {
@@ -107,6 +116,8 @@ impl fmt::Debug for CacheConfig {
             .field("max_value_size", &self.max_value_size)
             .field("max_key_length", &self.max_key_length)
             .field("relaxed_keys", &self.relaxed_keys)
+            .field("fail_open", &self.fail_open)
+            .field("tls_ca_file", &self.tls_ca_file)
             .finish()
     }
 }
@@ -124,6 +135,13 @@ pub fn redact(url: &str) -> String {
         Err(_) if url.contains('@') => "<unparsable url>".to_owned(),
         Err(_) => url.to_owned(),
     }
+}
+
+fn flag(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
 }
 
 fn config_error(message: impl Into<String>) -> Error {
@@ -170,9 +188,9 @@ impl CacheConfig {
             "max_bytes" => self.max_bytes = Some(number(value)?),
             "max_value_size" => self.max_value_size = Some(number(value)? as usize),
             "max_key_length" => self.max_key_length = Some(number(value)? as usize),
-            "relaxed_keys" => {
-                self.relaxed_keys = matches!(value.trim(), "1" | "true" | "yes" | "on")
-            }
+            "relaxed_keys" => self.relaxed_keys = flag(value),
+            "fail_open" => self.fail_open = flag(value),
+            "tls_ca_file" => self.tls_ca_file = Some(value.to_owned()),
             other => {
                 return Err(config_error(format!(
                     "unknown option {other:?}; options are: url, {}",
@@ -277,7 +295,7 @@ impl CacheConfig {
         if let Some(n) = self.max_value_size {
             builder = builder.with_max_value_size(n);
         }
-        Ok(builder)
+        Ok(builder.with_fail_open(self.fail_open))
     }
 
     #[cfg(feature = "memory")]
@@ -312,12 +330,36 @@ impl CacheConfig {
         if let Some(t) = &self.response_timeout {
             builder = builder.with_response_timeout(t.to_duration("response_timeout")?);
         }
+        if let Some(path) = &self.tls_ca_file {
+            builder = with_tls_ca_file(builder, path)?;
+        }
         Ok(std::sync::Arc::new(builder.build().await?))
     }
 
     #[cfg(not(feature = "redis"))]
     async fn redis_backend(&self, _url: &str) -> Result<DynCacheBackend> {
         Err(feature_off("redis"))
+    }
+}
+
+#[cfg(feature = "redis")]
+fn with_tls_ca_file(
+    builder: cache_redis::RedisBackendBuilder,
+    path: &str,
+) -> Result<cache_redis::RedisBackendBuilder> {
+    let pem = std::fs::read(path).map_err(|e| {
+        config_error(format!("option tls_ca_file: cannot read {path}: {e}")).with_source(e)
+    })?;
+    #[cfg(feature = "tls")]
+    {
+        Ok(builder.with_tls_root_certificate(pem))
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (builder, pem);
+        Err(config_error(
+            "option tls_ca_file: TLS is not compiled in: enable the cargo feature \"tls\"",
+        ))
     }
 }
 
@@ -373,6 +415,31 @@ mod tests {
                 panic!("{url} should fail");
             }
         }
+    }
+
+    #[test]
+    fn every_builder_option_is_reachable_from_a_url() {
+        let c = CacheConfig::from_url(
+            "redis://h/0?fail_open=true&tls_ca_file=/etc/ca.pem&relaxed_keys=1&max_key_length=300&max_value_size=1024",
+        )
+        .unwrap();
+        assert!(c.fail_open && c.relaxed_keys);
+        assert_eq!(c.tls_ca_file.as_deref(), Some("/etc/ca.pem"));
+        assert_eq!(
+            (c.max_key_length, c.max_value_size),
+            (Some(300), Some(1024))
+        );
+        assert_eq!(c.url, "redis://h/0");
+    }
+
+    #[tokio::test]
+    async fn fail_open_reaches_the_cache() {
+        let cache = CacheConfig::from_url("memory://?fail_open=yes")
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+        assert!(cache.is_fail_open());
     }
 
     #[tokio::test]

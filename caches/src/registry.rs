@@ -13,15 +13,17 @@ pub const DEFAULT_CACHE: &str = "default";
 
 /// Option names as spelt in environment variables (`CACHE_<NAME>_<OPTION>`), longest first
 /// so that `CACHE_DEFAULT_TIMEOUT` reads as the default cache's `default_timeout`.
-const ENV_OPTIONS: [&str; 11] = [
+const ENV_OPTIONS: [&str; 13] = [
     "RESPONSE_TIMEOUT",
     "CONNECT_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "MAX_VALUE_SIZE",
     "MAX_KEY_LENGTH",
     "RELAXED_KEYS",
+    "TLS_CA_FILE",
     "MAX_ENTRIES",
     "MAX_BYTES",
+    "FAIL_OPEN",
     "VERSION",
     "PREFIX",
     "URL",
