@@ -9,6 +9,10 @@
 //! is gone, so that no server outlives the tests, even when the process is killed or when the
 //! server is held in a `static` that is never dropped.
 //!
+//! [`RedisCluster::start`] runs a Redis Cluster of six such servers (three masters, three
+//! replicas); [`shared_cluster_url`] shares one per test process, or names the cluster in
+//! `CACHE_TEST_REDIS_CLUSTER_URL`.
+//!
 //! When `redis-server` is not installed, starting fails with [`NOT_FOUND_MESSAGE`]: a test
 //! that needs Redis fails and says what to install; it never skips and passes.
 //!
@@ -23,9 +27,17 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations, unreachable_pub)]
-// `shared_redis_url` reports a server that cannot be started by panicking: it is only called
-// from tests, where a panic is how a failure is reported, and it has no caller to return to.
+// `shared_redis_url` and `shared_cluster_url` report a server that cannot be started by
+// panicking: they are only called from tests, where a panic is how a failure is reported, and
+// have no caller to return to.
 #![allow(clippy::panic)]
+
+mod cluster;
+
+pub use cluster::{
+    shared_cluster_url, RedisCluster, NODE_TIMEOUT_MS, REDIS_CLI_NOT_FOUND_MESSAGE,
+    REDIS_CLUSTER_URL_VAR,
+};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
