@@ -1,4 +1,5 @@
-//! [`RedisBackend`]: the contract on one multiplexed, self-reconnecting Redis connection.
+//! [`RedisBackend`]: the contract on one multiplexed, self-reconnecting Redis connection, or on
+//! a Redis Cluster.
 
 use std::fmt;
 use std::future::Future;
@@ -9,9 +10,12 @@ use cache_api::{
     async_trait, Bytes, Cache, CacheBackend, CacheBuilder, Error, ErrorKind, Expiry, KeyTtl,
     Result, SetMode, SetOptions,
 };
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, FromRedisValue, RedisError, RedisResult, Value};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
+use crate::cluster;
 use crate::error::{self, BACKEND};
 use crate::RedisBackendBuilder;
 
@@ -23,9 +27,11 @@ const SCAN_COUNT: usize = 1000;
 /// memory backend keeps such an entry for good. Longer expiries are shortened to this one.
 const MAX_EXPIRY_MS: u64 = 1 << 62;
 
-/// The Redis backend, on the `redis` crate's [`ConnectionManager`].
+/// The Redis backend, on the `redis` crate's [`ConnectionManager`] for one server, or its
+/// [`ClusterConnection`] for a Redis Cluster.
 ///
-/// All clones share one multiplexed connection, on which many tasks pipeline their commands.
+/// All clones share one multiplexed connection (one per node on a cluster), on which many tasks
+/// pipeline their commands.
 /// When the connection drops (a server restart, a network failure), the calls in flight fail
 /// with [`ErrorKind::Unavailable`], the next call reconnects, and the same backend works again
 /// once the server is back: there is nothing to rebuild. No call waits longer than the connect
@@ -36,6 +42,16 @@ const MAX_EXPIRY_MS: u64 = 1 << 62;
 /// pipeline of `SET`s, `UNLINK`, `PEXPIRE`, `EXISTS`, `PTTL`, and one Lua script for `incr`.
 /// Only [`clear`](CacheBackend::clear) takes several (`SCAN` and `UNLINK` in batches): it never
 /// runs `FLUSHDB`, which is [`flush_db`](RedisBackend::flush_db), named for what it does.
+///
+/// # Redis Cluster
+///
+/// A `redis+cluster://host1:7000,host2:7001` URL, or
+/// [`with_cluster_urls`](RedisBackendBuilder::with_cluster_urls), connects to a cluster instead;
+/// the backend behaves the same (the same conformance suite passes on both). Each command goes
+/// to the master of its key's hash slot, and `MOVED`/`ASK` redirections (a resharding) and a
+/// failover are followed within the call's time bound. The multi-key calls are split by slot and
+/// the parts sent at once: `get_many` is one `MGET` and `delete_many` one `UNLINK` per slot,
+/// `set_many` one `SET` per entry; `clear` scans every master. See `docs/cluster.md`.
 ///
 /// # Cancel safety
 ///
@@ -61,9 +77,11 @@ pub struct RedisBackend {
 
 struct Inner {
     /// `None` once closed.
-    connection: RwLock<Option<ConnectionManager>>,
-    /// The URL with its password hidden.
+    connection: RwLock<Option<Connection>>,
+    /// The URL (or the cluster's seed URLs) with the password hidden.
     url: String,
+    /// Whether this is a Redis Cluster.
+    cluster: bool,
     connect_timeout: Duration,
     response_timeout: Duration,
     incr: redis::Script,
@@ -75,11 +93,56 @@ impl fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisBackend")
             .field("url", &self.inner.url)
+            .field("cluster", &self.inner.cluster)
             .field("connect_timeout", &self.inner.connect_timeout)
             .field("response_timeout", &self.inner.response_timeout)
             .field("closed", &self.connection().is_err())
             .finish()
     }
+}
+
+/// The connection a backend holds: to one server, or to every node of a cluster.
+#[derive(Clone)]
+enum Connection {
+    Server(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+/// Single-key commands, pipelines on one key and scripts run the same way on both.
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Server(conn) => conn.req_packed_command(cmd),
+            Connection::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Server(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Server(conn) => conn.get_db(),
+            Connection::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
+
+/// What [`RedisBackendBuilder::build`] hands over to connect.
+pub(crate) enum Client {
+    /// One server.
+    Server(redis::Client),
+    /// A Redis Cluster, from its seed nodes.
+    Cluster(ClusterClient),
 }
 
 // Compile-time check: the backend crosses tasks and threads.
@@ -105,28 +168,47 @@ impl RedisBackend {
 
     /// Connects with a parsed client; called by [`RedisBackendBuilder::build`].
     pub(crate) async fn connect_client(
-        client: redis::Client,
+        client: Client,
         url: String,
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> Result<RedisBackend> {
-        // No retries inside the manager: a call during an outage fails at once with
-        // `Unavailable` rather than waiting through a backoff, and the next call reconnects.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(connect_timeout))
-            .set_response_timeout(Some(response_timeout))
-            .set_number_of_retries(0);
         let bound = connect_timeout + response_timeout;
-        let manager = bounded(
-            "opening the connection",
-            bound,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await?;
+        let connection = match client {
+            Client::Server(client) => {
+                // No retries inside the manager: a call during an outage fails at once with
+                // `Unavailable` rather than waiting through a backoff, and the next call
+                // reconnects.
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(connect_timeout))
+                    .set_response_timeout(Some(response_timeout))
+                    .set_number_of_retries(0);
+                Connection::Server(
+                    bounded(
+                        "opening the connection",
+                        bound,
+                        ConnectionManager::new_with_config(client, config),
+                    )
+                    .await?,
+                )
+            }
+            // Connects to the seeds, reads the slot map (`CLUSTER SLOTS`) and connects to
+            // every node.
+            Client::Cluster(client) => Connection::Cluster(
+                bounded(
+                    "opening the cluster connections",
+                    bound,
+                    client.get_async_connection(),
+                )
+                .await?,
+            ),
+        };
+        let cluster = matches!(connection, Connection::Cluster(_));
         let backend = RedisBackend {
             inner: Arc::new(Inner {
-                connection: RwLock::new(Some(manager)),
+                connection: RwLock::new(Some(connection)),
                 url,
+                cluster,
                 connect_timeout,
                 response_timeout,
                 incr: redis::Script::new(include_str!("incr.lua")),
@@ -149,7 +231,8 @@ impl RedisBackend {
         Cache::builder(Arc::new(self.clone()))
     }
 
-    /// Deletes every key of the database (`FLUSHDB`), whoever wrote it.
+    /// Deletes every key of the database (`FLUSHDB`), whoever wrote it; on a cluster, of every
+    /// master.
     ///
     /// Meant for tests on a private server; a [`Cache`]'s `clear` deletes only its own keys.
     ///
@@ -160,7 +243,7 @@ impl RedisBackend {
     }
 
     /// The shared connection, or an error once closed.
-    fn connection(&self) -> Result<ConnectionManager> {
+    fn connection(&self) -> Result<Connection> {
         self.inner
             .connection
             .read()
@@ -192,7 +275,7 @@ impl RedisBackend {
 }
 
 /// Runs `call`, failing with a timeout after `bound`; maps its error.
-async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     command: &str,
     bound: Duration,
     call: impl Future<Output = RedisResult<T>>,
@@ -248,6 +331,9 @@ impl CacheBackend for RedisBackend {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
+        if let Connection::Cluster(conn) = self.connection()? {
+            return cluster::get_many(&conn, keys, self.call_bound()).await;
+        }
         let found: Vec<Option<Bytes>> = self.query("MGET", redis::cmd("MGET").arg(keys)).await?;
         if found.len() != keys.len() {
             return Err(error::unexpected(
@@ -285,6 +371,9 @@ impl CacheBackend for RedisBackend {
             return Ok(Vec::new());
         }
         let px = px(expiry);
+        if let Connection::Cluster(conn) = self.connection()? {
+            return cluster::set_many(&conn, entries, px, self.call_bound()).await;
+        }
         let mut pipe = redis::pipe();
         for (key, value) in entries {
             let cmd = pipe.cmd("SET").arg(key).arg(value.as_ref());
@@ -340,6 +429,9 @@ impl CacheBackend for RedisBackend {
     async fn delete_many(&self, keys: &[String]) -> Result<u64> {
         if keys.is_empty() {
             return Ok(0);
+        }
+        if let Connection::Cluster(conn) = self.connection()? {
+            return cluster::delete_many(&conn, keys, self.call_bound()).await;
         }
         self.query("UNLINK", redis::cmd("UNLINK").arg(keys))
             .await
@@ -417,6 +509,9 @@ impl CacheBackend for RedisBackend {
 
     async fn clear(&self, prefix: &str) -> Result<u64> {
         let pattern = match_pattern(prefix);
+        if let Connection::Cluster(conn) = self.connection()? {
+            return cluster::clear(&conn, &pattern, SCAN_COUNT, self.call_bound()).await;
+        }
         let mut cursor: u64 = 0;
         let mut deleted = 0;
         loop {

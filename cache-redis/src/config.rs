@@ -1,10 +1,12 @@
-//! [`RedisBackendBuilder`]: where the server is and how long to wait for it.
+//! [`RedisBackendBuilder`]: where the server (or the cluster) is and how long to wait for it.
 
 use std::fmt;
 use std::time::Duration;
 
 use cache_api::{Error, ErrorKind, Result};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 
+use crate::backend::Client;
 use crate::error::BACKEND;
 use crate::RedisBackend;
 
@@ -20,20 +22,28 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the server may take to answer one command by default.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Builds a [`RedisBackend`]: the server's URL and two timeouts.
+/// Builds a [`RedisBackend`]: the server's URL (or a cluster's) and two timeouts.
 ///
-/// The URL takes the forms the `redis` crate accepts:
+/// The URL takes the forms the `redis` crate accepts, and two for a Redis Cluster:
 ///
-/// | URL                                   | meaning                                 |
-/// |---------------------------------------|-----------------------------------------|
-/// | `redis://127.0.0.1:6379/0`            | database 0, no password                 |
-/// | `redis://:secret@127.0.0.1:6379/3`    | `requirepass` password, database 3      |
-/// | `redis://user:secret@cache.internal/0`| ACL user and password                   |
-/// | `rediss://cache.internal:6380/0`      | TLS (with the `tls` feature)            |
-/// | `unix:///run/redis.sock?db=2`         | a Unix socket                           |
+/// | URL                                        | meaning                                    |
+/// |--------------------------------------------|--------------------------------------------|
+/// | `redis://127.0.0.1:6379/0`                 | database 0, no password                    |
+/// | `redis://:secret@127.0.0.1:6379/3`         | `requirepass` password, database 3         |
+/// | `redis://user:secret@cache.internal/0`     | ACL user and password                      |
+/// | `rediss://cache.internal:6380/0`           | TLS (with the `tls` feature)               |
+/// | `unix:///run/redis.sock?db=2`              | a Unix socket                              |
+/// | `redis+cluster://:secret@h1:7000,h2:7001`  | a Redis Cluster, from these seed nodes     |
+/// | `rediss+cluster://h1:7000,h2:7001`         | a Redis Cluster over TLS                   |
 ///
-/// A password with reserved characters must be percent-encoded (`@` as `%40`). The builder's
-/// `Debug` output, and every error, leave the password out.
+/// A cluster URL lists one or more nodes (any of them, masters or replicas: the rest of the
+/// cluster is found from them), separated by commas, after one user and password for all;
+/// a path, if any, must be `/0` (a cluster has only database 0), and a query applies to every
+/// node. [`with_cluster_urls`](Self::with_cluster_urls) takes the same seeds as one URL each.
+///
+/// A password with reserved characters must be percent-encoded (`@` as `%40`), or given to
+/// [`with_password`](Self::with_password). The builder's `Debug` output, and every error, leave
+/// the password out.
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
@@ -50,10 +60,35 @@ pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// # let _ = backend;
 /// # Ok(()) }
 /// ```
+///
+/// A cluster is chosen by its URL alone:
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_api::Result<()> {
+/// use cache_redis::RedisBackend;
+///
+/// let backend = RedisBackend::builder()
+///     .with_url("redis+cluster://:secret@10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000")
+///     .build()
+///     .await?;
+/// // The same, one URL per seed node and the password apart:
+/// let backend = RedisBackend::builder()
+///     .with_cluster_urls(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+///     .with_password("secret")
+///     .build()
+///     .await?;
+/// # let _ = backend;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 #[must_use]
 pub struct RedisBackendBuilder {
     url: String,
+    /// The seed nodes of a cluster, when given by [`with_cluster_urls`](Self::with_cluster_urls).
+    cluster_urls: Option<Vec<String>>,
+    /// Replaces the password of the URL(s).
+    password: Option<String>,
     connect_timeout: Duration,
     response_timeout: Duration,
     /// A CA certificate (PEM) trusted instead of the system's roots, for `rediss://`.
@@ -64,6 +99,8 @@ impl Default for RedisBackendBuilder {
     fn default() -> Self {
         RedisBackendBuilder {
             url: DEFAULT_URL.to_owned(),
+            cluster_urls: None,
+            password: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             tls_root_certificate: None,
@@ -75,6 +112,14 @@ impl fmt::Debug for RedisBackendBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisBackendBuilder")
             .field("url", &redact_url(&self.url))
+            .field(
+                "cluster_urls",
+                &self
+                    .cluster_urls
+                    .as_ref()
+                    .map(|urls| urls.iter().map(|url| redact_url(url)).collect::<Vec<_>>()),
+            )
+            .field("password", &self.password.as_ref().map(|_| "***"))
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field(
@@ -112,9 +157,49 @@ impl RedisBackendBuilder {
         }
     }
 
-    /// The server's URL; see the table above. Checked by [`build`](Self::build).
+    /// The server's URL, or a cluster's (`redis+cluster://…`); see the table above. Checked by
+    /// [`build`](Self::build). Replaces the URLs of an earlier
+    /// [`with_cluster_urls`](Self::with_cluster_urls).
     pub fn with_url(mut self, url: impl Into<String>) -> Self {
         self.url = url.into();
+        self.cluster_urls = None;
+        self
+    }
+
+    /// Connects to a Redis Cluster through these seed nodes, one `redis://host:port` (or
+    /// `rediss://`) URL each; replaces [`with_url`](Self::with_url).
+    ///
+    /// Any node of the cluster will do, and one is enough: the others are found from it. More
+    /// seeds let [`build`](Self::build) succeed while some nodes are down. The URLs must agree
+    /// on the user and password, and name database 0 or none. Checked by
+    /// [`build`](Self::build).
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_api::Result<()> {
+    /// let backend = cache_redis::RedisBackend::builder()
+    ///     .with_cluster_urls(vec![
+    ///         "redis://10.0.0.1:7000".to_owned(),
+    ///         "redis://10.0.0.2:7000".to_owned(),
+    ///     ])
+    ///     .build()
+    ///     .await?;
+    /// # let _ = backend;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_cluster_urls<I, S>(mut self, urls: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.cluster_urls = Some(urls.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The password (`AUTH`), replacing any in the URL(s): for a password that is kept apart
+    /// from the URL, or one with characters a URL would need encoded.
+    pub fn with_password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
         self
     }
 
@@ -146,9 +231,14 @@ impl RedisBackendBuilder {
 
     /// Checks the configuration, connects, and checks the connection with a `PING`.
     ///
+    /// For a cluster, connects to the seed nodes, reads the slot map from them and connects to
+    /// every node; the `PING` goes to every node.
+    ///
     /// # Errors
     /// - [`ErrorKind::Config`]: the URL does not parse, a timeout is zero, TLS is asked for
-    ///   without the `tls` feature, or the server refuses the password or user.
+    ///   without the `tls` feature, or the server refuses the password or user; for a
+    ///   cluster, also no seed, seeds that disagree on the password, a database other than 0,
+    ///   or a Unix socket.
     /// - [`ErrorKind::Unavailable`]: the server cannot be reached (connection refused).
     /// - [`ErrorKind::Timeout`]: the server did not answer within the timeouts.
     pub async fn build(self) -> Result<RedisBackend> {
@@ -164,7 +254,14 @@ impl RedisBackendBuilder {
                 );
             }
         }
-        let redacted = redact_url(&self.url);
+        let redacted = match &self.cluster_urls {
+            Some(urls) => urls
+                .iter()
+                .map(|url| redact_url(url))
+                .collect::<Vec<_>>()
+                .join(","),
+            None => redact_url(&self.url),
+        };
         // The redis crate reports every URL it refuses as `InvalidClientConfig`: `Config`.
         let client = self.client().map_err(|e| {
             crate::error::from_redis(&format!("URL {redacted}"), e).with_operation("connect")
@@ -181,20 +278,106 @@ impl RedisBackendBuilder {
 }
 
 impl RedisBackendBuilder {
-    /// The `redis` crate's client for the URL (and the CA certificate, if any).
-    fn client(&self) -> redis::RedisResult<redis::Client> {
-        match &self.tls_root_certificate {
+    /// The `redis` crate's client for the URL or the seeds (with the password and the CA
+    /// certificate, if any).
+    fn client(&self) -> redis::RedisResult<Client> {
+        if let Some(urls) = &self.cluster_urls {
+            return self.cluster_client(urls).map(Client::Cluster);
+        }
+        if let Some(urls) = cluster_node_urls(&self.url) {
+            return self.cluster_client(&urls?).map(Client::Cluster);
+        }
+        let mut info = redis::IntoConnectionInfo::into_connection_info(self.url.as_str())?;
+        if let Some(password) = &self.password {
+            let settings = info.redis_settings().clone().set_password(password);
+            info = info.set_redis_settings(settings);
+        }
+        let client = match &self.tls_root_certificate {
             #[cfg(feature = "tls")]
             Some(pem) => redis::Client::build_with_tls(
-                self.url.as_str(),
+                info,
                 redis::TlsCertificates {
                     client_tls: None,
                     root_cert: Some(pem.clone()),
                 },
             ),
-            _ => redis::Client::open(self.url.as_str()),
-        }
+            _ => redis::Client::open(info),
+        }?;
+        Ok(Client::Server(client))
     }
+
+    /// The cluster client for the seed URLs `urls`.
+    fn cluster_client(&self, urls: &[String]) -> redis::RedisResult<ClusterClient> {
+        if urls.is_empty() {
+            return Err(config_error("no seed node for the cluster"));
+        }
+        let mut nodes = Vec::with_capacity(urls.len());
+        for url in urls {
+            let info = redis::IntoConnectionInfo::into_connection_info(url.as_str())?;
+            if info.redis_settings().db() != 0 {
+                return Err(config_error(
+                    "a Redis Cluster has only database 0; leave the database out of the URL",
+                ));
+            }
+            nodes.push(info);
+        }
+        let bound = self.connect_timeout + self.response_timeout;
+        let mut builder = ClusterClientBuilder::new(nodes)
+            .connection_timeout(self.connect_timeout)
+            .response_timeout(self.response_timeout)
+            // Redirections and retries during a failover may take several round trips: the
+            // whole call gets the same bound as a call to one server.
+            .overall_response_timeout(Some(bound))
+            .retries(crate::cluster::RETRIES)
+            .min_retry_wait(crate::cluster::MIN_RETRY_WAIT_MS)
+            .max_retry_wait(crate::cluster::MAX_RETRY_WAIT_MS);
+        if let Some(password) = &self.password {
+            builder = builder.password(password);
+        }
+        #[cfg(feature = "tls")]
+        if let Some(pem) = &self.tls_root_certificate {
+            builder = builder.certs(redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.clone()),
+            });
+        }
+        builder.build()
+    }
+}
+
+/// A configuration error of the `redis` crate's kind, so that it maps to `Config`.
+fn config_error(message: &'static str) -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, message))
+}
+
+/// The seed URLs of a `redis+cluster://` or `rediss+cluster://` URL, `None` for another scheme.
+///
+/// `redis+cluster://[user][:password@]h1:p1,h2:p2[/0][?query]` gives
+/// `redis://[user][:password@]h1:p1[/0][?query]` and the same for `h2:p2`. As in
+/// [`redact_url`], everything up to the last `@` is the user information.
+pub(crate) fn cluster_node_urls(url: &str) -> Option<redis::RedisResult<Vec<String>>> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = match scheme {
+        "redis+cluster" => "redis",
+        "rediss+cluster" => "rediss",
+        _ => return None,
+    };
+    let (userinfo, rest) = match rest.rfind('@') {
+        Some(at) => rest.split_at(at + 1),
+        None => ("", rest),
+    };
+    let hosts_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (hosts, tail) = rest.split_at(hosts_end);
+    let mut urls = Vec::new();
+    for host in hosts.split(',').map(str::trim) {
+        if host.is_empty() {
+            return Some(Err(config_error(
+                "a cluster URL lists its nodes as host:port,host:port; one is empty",
+            )));
+        }
+        urls.push(format!("{scheme}://{userinfo}{host}{tail}"));
+    }
+    Some(Ok(urls))
 }
 
 /// The URL with its password replaced by `***`, for `Debug` output and error messages.

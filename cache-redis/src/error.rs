@@ -39,6 +39,10 @@ fn classify(err: &RedisError) -> (ErrorKind, bool) {
             | ServerErrorKind::MasterDown
             | ServerErrorKind::ClusterDown,
         ) => (ErrorKind::Unavailable, true),
+        // A cluster whose slots are moving (redirections left after the client's retries), or
+        // whose node for a slot cannot be reached yet (a failover under way).
+        redis::ErrorKind::Server(ServerErrorKind::Moved | ServerErrorKind::Ask)
+        | redis::ErrorKind::ClusterConnectionNotFound => (ErrorKind::Unavailable, true),
         // A replica promoted or demoted during a failover: the same write may succeed soon.
         redis::ErrorKind::Server(ServerErrorKind::ReadOnly) => (ErrorKind::Backend, true),
         // The ACL user may not run the command: the configuration names the wrong user.
@@ -71,6 +75,7 @@ pub(crate) fn unexpected(command: &str, what: impl std::fmt::Display) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redis::Value;
     use std::io;
 
     fn io_error(kind: io::ErrorKind) -> RedisError {
@@ -119,6 +124,30 @@ mod tests {
         let mapped = from_redis("GET", err);
         assert_eq!(mapped.kind(), ErrorKind::Backend);
         assert!(!mapped.is_temporary());
+    }
+
+    #[test]
+    fn cluster_redirections_and_outages_are_unavailable_and_temporary() {
+        // Errors as the server sends them, parsed as the client parses them.
+        let server = |reply: &str| {
+            redis::parse_redis_value(reply.as_bytes())
+                .and_then(Value::extract_error)
+                .unwrap_err()
+        };
+        for err in [
+            server("-MOVED 3999 127.0.0.1:6381\r\n"),
+            server("-ASK 3999 127.0.0.1:6381\r\n"),
+            server("-TRYAGAIN Multiple keys request during rehashing of slot\r\n"),
+            server("-CLUSTERDOWN The cluster is down\r\n"),
+            RedisError::from((
+                redis::ErrorKind::ClusterConnectionNotFound,
+                "No connections found",
+            )),
+        ] {
+            let mapped = from_redis("GET", err);
+            assert_eq!(mapped.kind(), ErrorKind::Unavailable, "{mapped:?}");
+            assert!(mapped.is_temporary(), "{mapped:?}");
+        }
     }
 
     #[test]
