@@ -31,7 +31,12 @@ pub fn supported_schemes() -> Vec<&'static str> {
         schemes.push("memory://");
     }
     if cfg!(feature = "redis") {
-        schemes.extend(["redis://", "rediss://"]);
+        schemes.extend([
+            "redis://",
+            "rediss://",
+            "redis+cluster://",
+            "rediss+cluster://",
+        ]);
     }
     schemes
 }
@@ -55,7 +60,7 @@ pub fn supported_schemes() -> Vec<&'static str> {
 ///
 /// | option | default | meaning |
 /// |---|---|---|
-/// | `url` | `memory://` | the backend: `memory://`, `redis://[user][:password@]host[:port][/db]`, `rediss://…` |
+/// | `url` | `memory://` | the backend: `memory://`, `redis://[user][:password@]host[:port][/db]`, `rediss://…`, a Redis Cluster `redis+cluster://[:password@]host:port,host:port` (`rediss+cluster://` for TLS) |
 /// | `prefix` | `""` | Django's `KEY_PREFIX` |
 /// | `version` | `1` | Django's `VERSION` |
 /// | `default_timeout` | `300` | Django's `TIMEOUT`; seconds or `45m`, `7d`; `never`; `0` stores nothing |
@@ -267,7 +272,9 @@ impl CacheConfig {
         let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or_default();
         match scheme {
             "memory" => self.memory_backend(&url),
-            "redis" | "rediss" | "redis+unix" | "unix" => self.redis_backend(&url).await,
+            "redis" | "rediss" | "redis+unix" | "unix" | "redis+cluster" | "rediss+cluster" => {
+                self.redis_backend(&url).await
+            }
             _ => Err(config_error(format!(
                 "unknown cache URL scheme {scheme:?} in {}; this build supports {}",
                 redact(&url),
@@ -457,6 +464,37 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
+    }
+
+    #[cfg(feature = "redis")]
+    #[tokio::test]
+    async fn redis_cluster_urls_build_a_cache_on_the_cluster() {
+        assert!(supported_schemes().contains(&"redis+cluster://"));
+        let url = cache_test_support::shared_cluster_url();
+        let cache = CacheConfig::from_url(&format!(
+            "{url}?prefix=caches-cluster-test&default_timeout=1m&response_timeout=2s"
+        ))
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+        assert_eq!(cache.backend().name(), "redis");
+        assert!(format!("{:?}", cache.backend()).contains("cluster: true"));
+        cache.set("k", "v").await.unwrap();
+        assert_eq!(
+            cache.get::<String>("k").await.unwrap().as_deref(),
+            Some("v")
+        );
+        cache.clear().await.unwrap();
+        // The scheme is known: a cluster that is not there is unreachable, not misconfigured.
+        let err =
+            CacheConfig::from_url("redis+cluster://127.0.0.1:1,127.0.0.1:2?connect_timeout=1s")
+                .unwrap()
+                .build()
+                .await
+                .unwrap_err();
+        assert_ne!(err.kind(), ErrorKind::Config, "{err:?}");
+        assert!(!redact("redis+cluster://:hunter2@h1:7000,h2:7001").contains("hunter2"));
     }
 
     #[tokio::test]
