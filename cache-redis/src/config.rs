@@ -262,9 +262,10 @@ impl RedisBackendBuilder {
                 .join(","),
             None => redact_url(&self.url),
         };
-        // The redis crate reports every URL it refuses as `InvalidClientConfig`: `Config`.
+        // Building the client does no I/O: whatever it refuses is configuration.
         let client = self.client().map_err(|e| {
-            crate::error::from_redis(&format!("URL {redacted}"), e).with_operation("connect")
+            crate::error::config_from_redis(&format!("URL {redacted}"), e)
+                .with_operation("connect")
         })?;
         RedisBackend::connect_client(
             client,

@@ -21,6 +21,17 @@ pub(crate) fn from_redis(command: &str, err: RedisError) -> Error {
         .with_source(err)
 }
 
+/// Maps an error of the `redis` crate met while building its client (parsing the URL, the
+/// password, the CA certificate), before any I/O: always [`ErrorKind::Config`], permanent,
+/// although redis reports some of these as I/O errors (a CA certificate PEM that does not
+/// parse).
+pub(crate) fn config_from_redis(context: &str, err: RedisError) -> Error {
+    Error::new(ErrorKind::Config, format!("{context}: {err}"))
+        .with_temporary(false)
+        .with_backend(BACKEND)
+        .with_source(err)
+}
+
 /// The kind of `err` and whether retrying may succeed.
 fn classify(err: &RedisError) -> (ErrorKind, bool) {
     if err.is_timeout() {
