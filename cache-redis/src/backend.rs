@@ -138,6 +138,8 @@ impl ConnectionLike for Connection {
 }
 
 /// What [`RedisBackendBuilder::build`] hands over to connect.
+// Both clients are large and one is made per `build`, then consumed: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Client {
     /// One server.
     Server(redis::Client),

@@ -227,14 +227,23 @@ pub(crate) async fn set_many(
         if chain_answers.len() != indices.len() {
             return Err(error::unexpected(
                 "SET",
-                format!("{} answers for {} entries", chain_answers.len(), indices.len()),
+                format!(
+                    "{} answers for {} entries",
+                    chain_answers.len(),
+                    indices.len()
+                ),
             ));
         }
         for (i, answer) in indices.into_iter().zip(chain_answers) {
             match answer {
                 Ok(Value::Okay) => {}
                 Ok(reply) => {
-                    tracing::debug!(backend = BACKEND, index = i, ?reply, "SET in set_many failed");
+                    tracing::debug!(
+                        backend = BACKEND,
+                        index = i,
+                        ?reply,
+                        "SET in set_many failed"
+                    );
                     failed.push(i);
                 }
                 Err(e) => {
@@ -292,7 +301,8 @@ pub(crate) async fn clear(
     for (host, port) in masters {
         let conn = conn.clone();
         let pattern = pattern.to_owned();
-        tasks.spawn(async move { clear_node(&conn, host, port, &pattern, scan_count, bound).await });
+        tasks
+            .spawn(async move { clear_node(&conn, host, port, &pattern, scan_count, bound).await });
     }
     let mut deleted = 0;
     while let Some(joined) = tasks.join_next().await {
@@ -330,8 +340,7 @@ async fn clear_node(
             host: host.clone(),
             port,
         });
-        let (next, keys): (u64, Vec<Vec<u8>>) =
-            route("SCAN", conn, scan, routing, bound).await?;
+        let (next, keys): (u64, Vec<Vec<u8>>) = route("SCAN", conn, scan, routing, bound).await?;
         if !keys.is_empty() {
             // A key SCAN returns twice is counted once: UNLINK counts what it removed.
             deleted += delete_many(conn, &keys, bound).await?;
@@ -450,9 +459,24 @@ mod tests {
         };
         let reply = Value::Array(vec![
             range(0, 5460, node("127.0.0.1", 7000), node("127.0.0.1", 7003)),
-            range(5461, 10922, node("127.0.0.1", 7001), node("127.0.0.1", 7004)),
-            range(10923, 16000, node("127.0.0.1", 7002), node("127.0.0.1", 7005)),
-            range(16001, 16383, node("127.0.0.1", 7000), node("127.0.0.1", 7003)),
+            range(
+                5461,
+                10922,
+                node("127.0.0.1", 7001),
+                node("127.0.0.1", 7004),
+            ),
+            range(
+                10923,
+                16000,
+                node("127.0.0.1", 7002),
+                node("127.0.0.1", 7005),
+            ),
+            range(
+                16001,
+                16383,
+                node("127.0.0.1", 7000),
+                node("127.0.0.1", 7003),
+            ),
         ]);
         let (masters, covered) = parse_slots(reply).unwrap();
         assert_eq!(covered, SLOTS);

@@ -264,8 +264,7 @@ impl RedisBackendBuilder {
         };
         // Building the client does no I/O: whatever it refuses is configuration.
         let client = self.client().map_err(|e| {
-            crate::error::config_from_redis(&format!("URL {redacted}"), e)
-                .with_operation("connect")
+            crate::error::config_from_redis(&format!("URL {redacted}"), e).with_operation("connect")
         })?;
         RedisBackend::connect_client(
             client,
@@ -459,6 +458,79 @@ mod tests {
         let shown = format!("{b:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("redis://user:***@h:1/0"), "{shown}");
+    }
+
+    #[test]
+    fn cluster_urls_give_one_url_per_seed() {
+        let urls = |url| cluster_node_urls(url).map(|r| r.unwrap());
+        assert_eq!(
+            urls("redis+cluster://:s3cret@10.0.0.1:7000,10.0.0.2:7001"),
+            Some(vec![
+                "redis://:s3cret@10.0.0.1:7000".to_owned(),
+                "redis://:s3cret@10.0.0.2:7001".to_owned()
+            ])
+        );
+        assert_eq!(
+            urls("rediss+cluster://app:p@ss@h1:7000, h2:7000/0?protocol=resp3"),
+            Some(vec![
+                "rediss://app:p@ss@h1:7000/0?protocol=resp3".to_owned(),
+                "rediss://app:p@ss@h2:7000/0?protocol=resp3".to_owned()
+            ])
+        );
+        assert_eq!(
+            urls("redis+cluster://[::1]:7000"),
+            Some(vec!["redis://[::1]:7000".to_owned()])
+        );
+        assert_eq!(urls("redis://127.0.0.1:6379/0"), None);
+        assert_eq!(urls("unix:///run/redis.sock"), None);
+        assert!(cluster_node_urls("redis+cluster://h1:7000,,h2:7000")
+            .unwrap()
+            .is_err());
+    }
+
+    #[test]
+    fn cluster_setters_and_debug_leave_passwords_out() {
+        let b = RedisBackendBuilder::new()
+            .with_cluster_urls(["redis://:hunter2@h1:7000", "redis://h2:7000"])
+            .with_password("correct horse");
+        assert_eq!(
+            b.cluster_urls.as_deref(),
+            Some(
+                &[
+                    "redis://:hunter2@h1:7000".to_owned(),
+                    "redis://h2:7000".to_owned()
+                ][..]
+            )
+        );
+        let shown = format!("{b:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("correct horse"), "{shown}");
+        assert!(shown.contains("redis://:***@h1:7000"), "{shown}");
+        // A later URL replaces the seeds.
+        let b = b.with_url("redis+cluster://h3:7000");
+        assert_eq!(b.cluster_urls, None);
+        let b = RedisBackendBuilder::new().with_url("redis+cluster://:hunter2@h1:1,h2:2");
+        let shown = format!("{b:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn bad_cluster_configurations_are_config_errors() {
+        for builder in [
+            RedisBackendBuilder::new().with_url("redis+cluster://"),
+            RedisBackendBuilder::new().with_url("redis+cluster://h1:7000,"),
+            RedisBackendBuilder::new().with_url("redis+cluster://127.0.0.1:7000/3"),
+            RedisBackendBuilder::new().with_url("redis+cluster://:hunter2@h1:notaport"),
+            RedisBackendBuilder::new().with_cluster_urls(Vec::<String>::new()),
+            RedisBackendBuilder::new().with_cluster_urls(["unix:///run/redis.sock"]),
+            RedisBackendBuilder::new()
+                .with_cluster_urls(["redis://:a@127.0.0.1:7000", "redis://:b@127.0.0.1:7001"]),
+        ] {
+            let shown = format!("{builder:?}");
+            let err = builder.build().await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{shown}: {err:?}");
+            assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+        }
     }
 
     #[tokio::test]
