@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use cache_api::{Cache, ErrorKind, Timeout};
-use cache_redis::RedisBackend;
+use cache_redis::{RedisBackend, RedisBackendBuilder};
 use cache_test_support::RedisServer;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -176,17 +176,32 @@ async fn passwords_never_appear_in_debug_display_errors_or_logs() {
     let mut shown: Vec<(String, String)> = Vec::new();
     let mut show = |what: &str, text: String| shown.push((what.to_owned(), text));
 
-    // Good passwords, both URL forms; every view of the handle; some traffic to log.
+    // Good passwords: both URL forms, and the builder's `with_password` (which replaces the
+    // URL's, here a wrong one); every view of the handle; some traffic to log.
+    let timeouts = |builder: RedisBackendBuilder| {
+        builder
+            .with_connect_timeout(Duration::from_millis(500))
+            .with_response_timeout(Duration::from_millis(500))
+    };
     let urls = [
         format!("redis://:{DEFAULT_PASSWORD}@127.0.0.1:{port}/0"),
         format!("redis://app:{APP_PASSWORD_ENCODED}@127.0.0.1:{port}/0"),
+        format!("redis://app@127.0.0.1:{port}/0"),
+        format!("redis://app:{WRONG_PASSWORD}@127.0.0.1:{port}/0"),
     ];
-    for url in &urls {
-        assert_loopback(url);
-        let builder = RedisBackend::builder()
-            .with_url(url)
-            .with_connect_timeout(Duration::from_millis(500))
-            .with_response_timeout(Duration::from_millis(500));
+    urls.iter().for_each(|url| assert_loopback(url));
+    let good = [
+        RedisBackend::builder().with_url(&urls[0]),
+        RedisBackend::builder().with_url(&urls[1]),
+        RedisBackend::builder()
+            .with_url(&urls[2])
+            .with_password(APP_PASSWORD),
+        RedisBackend::builder()
+            .with_url(&urls[3])
+            .with_password(APP_PASSWORD),
+    ];
+    for builder in good {
+        let builder = timeouts(builder);
         show("builder Debug", format!("{builder:?}"));
         let backend = builder.build().await.unwrap();
         show("backend Debug", format!("{backend:?}"));
@@ -224,8 +239,32 @@ async fn passwords_never_appear_in_debug_display_errors_or_logs() {
             .for_each(|t| show("auth error", t));
     }
 
-    // An unreachable server, and URLs that do not parse, each holding a password.
+    // A wrong password through the builder, and one for an unreachable server.
     let closed = closed_port();
+    for (builder, kind) in [
+        (
+            RedisBackend::builder()
+                .with_url(&urls[2])
+                .with_password(WRONG_PASSWORD),
+            ErrorKind::Config,
+        ),
+        (
+            RedisBackend::builder()
+                .with_url(format!("redis://app@127.0.0.1:{closed}/0"))
+                .with_password(APP_PASSWORD),
+            ErrorKind::Unavailable,
+        ),
+    ] {
+        let builder = timeouts(builder);
+        show("builder Debug", format!("{builder:?}"));
+        let err = builder.build().await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{err:?}");
+        error_texts(&err)
+            .into_iter()
+            .for_each(|t| show("with_password error", t));
+    }
+
+    // An unreachable server, and URLs that do not parse, each holding a password.
     for (url, kind) in [
         (
             format!("redis://app:{APP_PASSWORD_ENCODED}@127.0.0.1:{closed}/0"),
@@ -257,14 +296,16 @@ async fn passwords_never_appear_in_debug_display_errors_or_logs() {
             .for_each(|t| show("connect error", t));
     }
 
-    // An outage met by a handle holding a password: errors, and fail-open's WARN lines.
-    let backend = RedisBackend::builder()
-        .with_url(&urls[1])
-        .with_connect_timeout(Duration::from_millis(500))
-        .with_response_timeout(Duration::from_millis(500))
-        .build()
-        .await
-        .unwrap();
+    // An outage met by a handle holding a password (the builder's): errors, and fail-open's
+    // WARN lines.
+    let backend = timeouts(
+        RedisBackend::builder()
+            .with_url(&urls[2])
+            .with_password(APP_PASSWORD),
+    )
+    .build()
+    .await
+    .unwrap();
     let strict = backend.cache_builder().with_prefix("sec").build().unwrap();
     let open = backend
         .cache_builder()
