@@ -592,4 +592,16 @@ async fn set_many_reports_exactly_the_refused_keys() {
     for i in 4..8 {
         assert!(reported.contains(&format!("k{i}")), "big k{i} stored");
     }
+
+    // A single write refused for memory is a permanent `Backend` error naming the key; reads
+    // go on.
+    let err = cache.set("alone", &big).await.unwrap_err();
+    println!("set of a big value under OOM: {err}");
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err:?}");
+    assert!(!err.is_temporary(), "{err:?}");
+    assert_eq!(err.key(), Some("alone"));
+    assert_eq!(
+        cache.get::<String>("k0").await.unwrap().as_deref(),
+        Some("small")
+    );
 }
