@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
+mod backend;
+mod channel;
+mod coherence;
+mod config;
+mod error;
+mod message;
+mod stats;
+
+pub use backend::TieredBackend;
+pub use config::{
+    DisconnectedMode, TieredBackendBuilder, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_L1_MAX_TTL,
+    DEFAULT_NETWORK_TIMEOUT,
+};
+pub use stats::TieredStats;
