@@ -128,9 +128,8 @@ impl TieredBackend {
 
     /// Connects the channel and starts listening; called by [`TieredBackendBuilder::build`].
     pub(crate) async fn start(builder: TieredBackendBuilder) -> Result<TieredBackend> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            error::config("a TieredBackend must be built within a tokio runtime")
-        })?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| error::config("a TieredBackend must be built within a tokio runtime"))?;
         let Some(channel) = builder.channel else {
             return Err(error::config("no invalidation channel"));
         };
@@ -331,9 +330,7 @@ impl Inner {
 
     /// Evicts `keys` from this instance's L1, invalidating them first.
     async fn evict(&self, keys: &[String]) {
-        self.shared
-            .apply(&Invalidation::Keys(keys.to_vec()))
-            .await;
+        self.shared.apply(&Invalidation::Keys(keys.to_vec())).await;
     }
 
     /// Tells the other instances.
@@ -346,7 +343,14 @@ impl Inner {
     /// After this instance wrote `value` to `key` in L2: caches it in L1 when nothing else
     /// touched the key meanwhile (see [`Coherence::invalidate_after_write`]), evicts it
     /// otherwise.
-    async fn written(&self, key: &str, value: &[u8], expiry: Expiry, before: Stamp, since: Instant) {
+    async fn written(
+        &self,
+        key: &str,
+        value: &[u8],
+        expiry: Expiry,
+        before: Stamp,
+        since: Instant,
+    ) {
         let stamp = self.coherence().invalidate_after_write(key, before);
         match stamp {
             Some(stamp) if self.trust() == Trust::Connected => {
@@ -526,8 +530,11 @@ impl CacheBackend for TieredBackend {
     async fn set_many(&self, entries: &[(String, Bytes)], expiry: Expiry) -> Result<Vec<usize>> {
         let inner = self.inner.clone();
         let entries = entries.to_vec();
-        self.change("set_many", async move { inner.set_many(entries, expiry).await })
-            .await
+        self.change(
+            "set_many",
+            async move { inner.set_many(entries, expiry).await },
+        )
+        .await
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
@@ -559,7 +566,9 @@ impl CacheBackend for TieredBackend {
         let expected = expected.to_vec();
         self.change("delete_if_value", async move {
             let result = inner.l2.delete_if_value(&key, &expected).await;
-            inner.after_change(vec![key], &result, |deleted| *deleted).await;
+            inner
+                .after_change(vec![key], &result, |deleted| *deleted)
+                .await;
             result
         })
         .await
@@ -570,7 +579,9 @@ impl CacheBackend for TieredBackend {
         let key = key.to_owned();
         self.change("touch", async move {
             let result = inner.l2.touch(&key, expiry).await;
-            inner.after_change(vec![key], &result, |existed| *existed).await;
+            inner
+                .after_change(vec![key], &result, |existed| *existed)
+                .await;
             result
         })
         .await

@@ -84,8 +84,8 @@ impl Link {
 
     /// Records that every invalidation published before `at` has been applied.
     fn alive(&self, at: Instant) {
-        let micros = u64::try_from(at.saturating_duration_since(self.base).as_micros())
-            .unwrap_or(u64::MAX);
+        let micros =
+            u64::try_from(at.saturating_duration_since(self.base).as_micros()).unwrap_or(u64::MAX);
         self.alive_at.fetch_max(micros, Ordering::SeqCst);
     }
 
@@ -279,7 +279,12 @@ pub(crate) async fn subscribe(
     channel: &str,
     timeout: Duration,
 ) -> Result<(PubSub, Instant)> {
-    let mut pubsub = bounded("connecting the subscriber", timeout, client.get_async_pubsub()).await?;
+    let mut pubsub = bounded(
+        "connecting the subscriber",
+        timeout,
+        client.get_async_pubsub(),
+    )
+    .await?;
     let sent = Instant::now();
     bounded("SUBSCRIBE", timeout, pubsub.subscribe(channel)).await?;
     Ok((pubsub, sent))
@@ -427,8 +432,14 @@ mod tests {
             DisconnectedMode::MaxStaleness(Duration::from_secs(1)),
         );
         lenient.alive(now);
-        assert_eq!(lenient.trust(now + Duration::from_millis(999)), Trust::Stale);
-        assert_eq!(lenient.trust(now + Duration::from_millis(1001)), Trust::None);
+        assert_eq!(
+            lenient.trust(now + Duration::from_millis(999)),
+            Trust::Stale
+        );
+        assert_eq!(
+            lenient.trust(now + Duration::from_millis(1001)),
+            Trust::None
+        );
     }
 
     #[test]

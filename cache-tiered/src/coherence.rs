@@ -98,10 +98,7 @@ impl Coherence {
 
     /// Invalidates every key that starts with `prefix` (`""`: every key).
     pub(crate) fn invalidate_prefix(&self, prefix: &str) {
-        let mut history = self
-            .history
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut history = self.history.write().unwrap_or_else(PoisonError::into_inner);
         let seq = self.clear_seq.load(Ordering::SeqCst).wrapping_add(1);
         if history.len() == CLEAR_HISTORY {
             history.pop_front();
