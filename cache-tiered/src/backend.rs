@@ -272,7 +272,7 @@ impl Inner {
     }
 
     /// The value of `key` in L1, if it may be served.
-    async fn from_l1(&self, key: &str) -> Option<Bytes> {
+    async fn read_l1(&self, key: &str) -> Option<Bytes> {
         let sealed = self.l1().get(key).await.ok()??;
         match coherence::open(&sealed) {
             Some((stamp, value)) if self.coherence().is_current(key, stamp) => Some(value),
@@ -413,8 +413,16 @@ impl Inner {
         let keys: Vec<String> = entries.iter().map(|(key, _)| key.clone()).collect();
         match &result {
             Ok(failed) => {
-                for (i, ((key, value), before)) in entries.iter().zip(before).enumerate() {
-                    if failed.contains(&i) {
+                let mut refused = vec![false; entries.len()];
+                for &i in failed {
+                    if let Some(slot) = refused.get_mut(i) {
+                        *slot = true;
+                    }
+                }
+                for ((key, value), (before, refused)) in
+                    entries.iter().zip(before.into_iter().zip(refused))
+                {
+                    if refused {
                         self.evict(std::slice::from_ref(key)).await;
                     } else {
                         self.written(key, value, expiry, before, since).await;
@@ -439,7 +447,7 @@ impl CacheBackend for TieredBackend {
         let inner = &self.inner;
         let trust = inner.trust();
         if trust != Trust::None {
-            if let Some(value) = inner.from_l1(key).await {
+            if let Some(value) = inner.read_l1(key).await {
                 inner.count_hit(trust);
                 return Ok(Some(value));
             }
@@ -457,7 +465,7 @@ impl CacheBackend for TieredBackend {
             let hit = if trust == Trust::None {
                 None
             } else {
-                inner.from_l1(key).await
+                inner.read_l1(key).await
             };
             match hit {
                 Some(value) => {
@@ -591,7 +599,7 @@ impl CacheBackend for TieredBackend {
         self.check_open()?;
         let inner = &self.inner;
         let trust = inner.trust();
-        if trust != Trust::None && inner.from_l1(key).await.is_some() {
+        if trust != Trust::None && inner.read_l1(key).await.is_some() {
             inner.count_hit(trust);
             return Ok(true);
         }

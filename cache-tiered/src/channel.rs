@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use cache_api::{CacheBackend, Result};
+use cache_api::{CacheBackend, ErrorKind, Result};
 use cache_memory::MemoryBackend;
 use futures::{FutureExt, StreamExt};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
@@ -133,17 +133,12 @@ impl Shared {
         self.link.set_connected(true);
     }
 
-    fn disconnected(&self) {
-        self.link.set_connected(false);
-        bump(&self.counters.disconnects);
-    }
-
     async fn receive(&self, payload: &[u8]) {
         match message::decode(payload) {
             Decoded::Message { sender, .. } if sender == self.instance => {}
             Decoded::Message { invalidation, .. } => {
-                bump(&self.counters.invalidations_received);
                 self.apply(&invalidation).await;
+                bump(&self.counters.invalidations_received);
             }
             Decoded::Unreadable => {
                 bump(&self.counters.invalidations_received);
@@ -217,23 +212,25 @@ impl Publisher {
         .map(|_| ())
     }
 
-    /// Publishes `invalidation`, retrying once; a publication that still fails is queued
-    /// (and retried at each heartbeat), counted and logged. Answers whether it was published.
+    /// Publishes `invalidation`, retrying once over a new connection when the connection had
+    /// dropped; a publication that still fails is queued (and retried at each heartbeat),
+    /// counted and logged. Answers whether it was published.
     pub(crate) async fn publish(&self, invalidation: Invalidation, counters: &Counters) -> bool {
-        let mut last = None;
-        for _ in 0..2 {
-            match self.send(&invalidation).await {
-                Ok(()) => {
-                    bump(&counters.invalidations_published);
-                    return true;
-                }
-                Err(e) => last = Some(e),
-            }
+        let mut result = self.send(&invalidation).await;
+        if matches!(&result, Err(e) if e.kind() == ErrorKind::Unavailable) {
+            result = self.send(&invalidation).await;
         }
+        let last = match result {
+            Ok(()) => {
+                bump(&counters.invalidations_published);
+                return true;
+            }
+            Err(e) => e,
+        };
         bump(&counters.publish_failures);
         tracing::warn!(
             backend = crate::error::BACKEND,
-            error = ?last,
+            error = %last,
             "could not publish an invalidation; other instances may serve the previous value \
              until it is published or their L1 entry expires"
         );
@@ -337,6 +334,8 @@ pub(crate) async fn listen(
                             error = %err,
                             "subscribing to the invalidation channel failed; retrying"
                         );
+                        // Publishing may work even when subscribing does not.
+                        publisher.flush(&shared.counters).await;
                         tokio::select! {
                             _ = tokio::time::sleep(backoff) => {}
                             _ = shutdown.changed() => return,
@@ -348,10 +347,11 @@ pub(crate) async fn listen(
             }
         };
         let stopped = serve(&shared, &publisher, &config, pubsub, &mut shutdown).await;
-        shared.disconnected();
+        shared.link.set_connected(false);
         if stopped {
             return;
         }
+        bump(&shared.counters.disconnects);
         tracing::warn!(
             backend = crate::error::BACKEND,
             "invalidation channel lost; L1 is not trusted until it is back"
