@@ -4,7 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cache_api::{
     async_trait, Bytes, Cache, CacheBackend, CacheBuilder, Error, ErrorKind, Expiry, KeyTtl,
@@ -13,10 +13,11 @@ use cache_api::{
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, Value};
 
 use crate::cluster;
 use crate::error::{self, BACKEND};
+use crate::watchdog::Watchdog;
 use crate::RedisBackendBuilder;
 
 /// How many keys one `SCAN` of [`CacheBackend::clear`] asks for.
@@ -80,8 +81,8 @@ struct Inner {
     connection: RwLock<Option<Connection>>,
     /// The URL (or the cluster's seed URLs) with the password hidden.
     url: String,
-    /// Whether this is a Redis Cluster.
-    cluster: bool,
+    /// For a Redis Cluster: what replaces its connection when it stops answering.
+    watchdog: Option<Watchdog>,
     connect_timeout: Duration,
     response_timeout: Duration,
     incr: redis::Script,
@@ -93,7 +94,7 @@ impl fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisBackend")
             .field("url", &self.inner.url)
-            .field("cluster", &self.inner.cluster)
+            .field("cluster", &self.inner.watchdog.is_some())
             .field("connect_timeout", &self.inner.connect_timeout)
             .field("response_timeout", &self.inner.response_timeout)
             .field("closed", &self.connection().is_err())
@@ -176,6 +177,7 @@ impl RedisBackend {
         response_timeout: Duration,
     ) -> Result<RedisBackend> {
         let bound = connect_timeout + response_timeout;
+        let mut watchdog = None;
         let connection = match client {
             Client::Server(client) => {
                 // No retries inside the manager: a call during an outage fails at once with
@@ -196,21 +198,22 @@ impl RedisBackend {
             }
             // Connects to the seeds, reads the slot map (`CLUSTER SLOTS`) and connects to
             // every node.
-            Client::Cluster(client) => Connection::Cluster(
-                bounded(
+            Client::Cluster(client) => {
+                let connection = bounded(
                     "opening the cluster connections",
                     bound,
                     client.get_async_connection(),
                 )
-                .await?,
-            ),
+                .await?;
+                watchdog = Some(Watchdog::new(client, connect_timeout, response_timeout));
+                Connection::Cluster(connection)
+            }
         };
-        let cluster = matches!(connection, Connection::Cluster(_));
         let backend = RedisBackend {
             inner: Arc::new(Inner {
                 connection: RwLock::new(Some(connection)),
                 url,
-                cluster,
+                watchdog,
                 connect_timeout,
                 response_timeout,
                 incr: redis::Script::new(include_str!("incr.lua")),
@@ -259,10 +262,20 @@ impl RedisBackend {
         self.inner.connect_timeout + self.inner.response_timeout
     }
 
+    /// Sends one command that changes nothing, and converts its reply.
+    async fn query_read<T: FromRedisValue>(&self, command: &'static str, cmd: &Cmd) -> Result<T> {
+        self.run(command, OnReplace::Retry, |mut conn, bound| async move {
+            bounded(command, bound, cmd.query_async(&mut conn)).await
+        })
+        .await
+    }
+
     /// Sends one command and converts its reply.
     async fn query<T: FromRedisValue>(&self, command: &'static str, cmd: &Cmd) -> Result<T> {
-        let mut conn = self.connection()?;
-        bounded(command, self.call_bound(), cmd.query_async(&mut conn)).await
+        self.run(command, OnReplace::Fail, |mut conn, bound| async move {
+            bounded(command, bound, cmd.query_async(&mut conn)).await
+        })
+        .await
     }
 
     /// Sends one pipeline and converts its replies.
@@ -271,9 +284,133 @@ impl RedisBackend {
         command: &'static str,
         pipe: &redis::Pipeline,
     ) -> Result<T> {
-        let mut conn = self.connection()?;
-        bounded(command, self.call_bound(), pipe.query_async(&mut conn)).await
+        self.run(command, OnReplace::Fail, |mut conn, bound| async move {
+            bounded(command, bound, pipe.query_async(&mut conn)).await
+        })
+        .await
     }
+
+    /// Runs a Lua script and converts its reply.
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        command: &'static str,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T> {
+        self.run(command, OnReplace::Fail, |mut conn, bound| async move {
+            bounded(command, bound, invocation.invoke_async(&mut conn)).await
+        })
+        .await
+    }
+
+    /// Runs `op` with the connection and the time it may take (the call bound).
+    ///
+    /// On a cluster, under the [`Watchdog`]: when no answer has come after a short while, the
+    /// connection is checked; if it was replaced meanwhile, a read (`on_replace` is
+    /// [`OnReplace::Retry`]) runs again on the new one within what is left of the bound, and
+    /// anything else fails with [`ErrorKind::Unavailable`].
+    async fn run<'a, T, F, Fut>(&'a self, command: &str, on_replace: OnReplace, op: F) -> Result<T>
+    where
+        F: Fn(Connection, Duration) -> Fut,
+        Fut: Future<Output = Result<T>> + 'a,
+    {
+        let bound = self.call_bound();
+        let Some(watchdog) = &self.inner.watchdog else {
+            return op(self.connection()?, bound).await;
+        };
+        let deadline = Instant::now() + bound;
+        let mut replacements = watchdog.subscribe();
+        loop {
+            let generation = *replacements.borrow_and_update();
+            let conn = self.connection()?;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(error::from_redis(command, error::timed_out(bound)));
+            }
+            let call = op(conn, remaining);
+            tokio::pin!(call);
+            let probe = tokio::time::sleep(watchdog.probe_after());
+            tokio::pin!(probe);
+            let mut probed = false;
+            loop {
+                tokio::select! {
+                    result = &mut call => {
+                        if matches!(&result, Err(e) if e.kind() == ErrorKind::Timeout) {
+                            self.check_cluster(generation);
+                        }
+                        return result;
+                    }
+                    () = &mut probe, if !probed => {
+                        probed = true;
+                        self.check_cluster(generation);
+                    }
+                    changed = replacements.changed() => {
+                        if changed.is_ok() {
+                            break;
+                        }
+                        // The watchdog lives as long as the backend: not reached. Wait for
+                        // the call alone.
+                        return call.await;
+                    }
+                }
+            }
+            if on_replace == OnReplace::Fail {
+                return Err(error::replaced(command));
+            }
+        }
+    }
+
+    /// Checks, in the background, the cluster connection of `generation`, and replaces it if it
+    /// does not answer; see [`Watchdog`].
+    fn check_cluster(&self, generation: u64) {
+        let Some(watchdog) = &self.inner.watchdog else {
+            return;
+        };
+        if !watchdog.start() {
+            return;
+        }
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let Some(watchdog) = &inner.watchdog else {
+                return;
+            };
+            let current = inner
+                .connection
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            if let (Some(Connection::Cluster(conn)), true) =
+                (current, watchdog.generation() == generation)
+            {
+                if !watchdog.answers(&conn).await {
+                    if let Some(fresh) = watchdog.rebuild().await {
+                        let mut slot = inner
+                            .connection
+                            .write()
+                            .unwrap_or_else(PoisonError::into_inner);
+                        // Not after `close`, and not over a connection replaced meanwhile.
+                        if slot.is_some() && watchdog.generation() == generation {
+                            *slot = Some(Connection::Cluster(fresh));
+                            watchdog.replaced();
+                            tracing::warn!(
+                                backend = BACKEND,
+                                "the cluster connection stopped answering: replaced it"
+                            );
+                        }
+                    }
+                }
+            }
+            watchdog.finish();
+        });
+    }
+}
+
+/// What a call does when its cluster connection is replaced before it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnReplace {
+    /// Run again on the new connection: for reads, which change nothing.
+    Retry,
+    /// Fail with [`ErrorKind::Unavailable`]: the call may or may not have been applied.
+    Fail,
 }
 
 /// Runs `call`, failing with a timeout after `bound`; maps its error.
@@ -284,10 +421,7 @@ pub(crate) async fn bounded<T>(
 ) -> Result<T> {
     let result = match tokio::time::timeout(bound, call).await {
         Ok(result) => result,
-        Err(_) => Err(RedisError::from(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("no answer within {bound:?}"),
-        ))),
+        Err(_) => Err(error::timed_out(bound)),
     };
     result.map_err(|e| error::from_redis(command, e))
 }
@@ -326,24 +460,31 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.query("GET", redis::cmd("GET").arg(key)).await
+        self.query_read("GET", redis::cmd("GET").arg(key)).await
     }
 
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        if let Connection::Cluster(conn) = self.connection()? {
-            return cluster::get_many(&conn, keys, self.call_bound()).await;
-        }
-        let found: Vec<Option<Bytes>> = self.query("MGET", redis::cmd("MGET").arg(keys)).await?;
-        if found.len() != keys.len() {
-            return Err(error::unexpected(
-                "MGET",
-                format!("{} values for {} keys", found.len(), keys.len()),
-            ));
-        }
-        Ok(found)
+        self.run("MGET", OnReplace::Retry, |conn, bound| async move {
+            let found: Vec<Option<Bytes>> = match conn {
+                Connection::Cluster(conn) => cluster::get_many(&conn, keys, bound).await?,
+                Connection::Server(mut conn) => {
+                    let mut cmd = redis::cmd("MGET");
+                    cmd.arg(keys);
+                    bounded("MGET", bound, cmd.query_async(&mut conn)).await?
+                }
+            };
+            if found.len() != keys.len() {
+                return Err(error::unexpected(
+                    "MGET",
+                    format!("{} values for {} keys", found.len(), keys.len()),
+                ));
+            }
+            Ok(found)
+        })
+        .await
     }
 
     async fn set(&self, key: &str, value: Bytes, options: SetOptions) -> Result<bool> {
@@ -373,8 +514,17 @@ impl CacheBackend for RedisBackend {
             return Ok(Vec::new());
         }
         let px = px(expiry);
-        if let Connection::Cluster(conn) = self.connection()? {
-            return cluster::set_many(&conn, entries, px, self.call_bound()).await;
+        if self.inner.watchdog.is_some() {
+            return self
+                .run("SET", OnReplace::Fail, |conn, bound| async move {
+                    match conn {
+                        Connection::Cluster(conn) => {
+                            cluster::set_many(&conn, entries, px, bound).await
+                        }
+                        Connection::Server(_) => Err(error::unexpected("SET", "not a cluster")),
+                    }
+                })
+                .await;
         }
         let mut pipe = redis::pipe();
         for (key, value) in entries {
@@ -416,15 +566,11 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn delete_if_value(&self, key: &str, expected: &[u8]) -> Result<bool> {
-        let mut conn = self.connection()?;
         let mut invocation = self.inner.delete_if_value.prepare_invoke();
         invocation.key(key).arg(expected);
-        let deleted: i64 = bounded(
-            "EVALSHA (delete_if_value)",
-            self.call_bound(),
-            invocation.invoke_async(&mut conn),
-        )
-        .await?;
+        let deleted: i64 = self
+            .invoke("EVALSHA (delete_if_value)", &invocation)
+            .await?;
         Ok(flag(deleted))
     }
 
@@ -432,8 +578,15 @@ impl CacheBackend for RedisBackend {
         if keys.is_empty() {
             return Ok(0);
         }
-        if let Connection::Cluster(conn) = self.connection()? {
-            return cluster::delete_many(&conn, keys, self.call_bound()).await;
+        if self.inner.watchdog.is_some() {
+            return self
+                .run("UNLINK", OnReplace::Fail, |conn, bound| async move {
+                    match conn {
+                        Connection::Cluster(conn) => cluster::delete_many(&conn, keys, bound).await,
+                        Connection::Server(_) => Err(error::unexpected("UNLINK", "not a cluster")),
+                    }
+                })
+                .await;
         }
         self.query("UNLINK", redis::cmd("UNLINK").arg(keys))
             .await
@@ -457,21 +610,15 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn has_key(&self, key: &str) -> Result<bool> {
-        self.query("EXISTS", redis::cmd("EXISTS").arg(key))
+        self.query_read("EXISTS", redis::cmd("EXISTS").arg(key))
             .await
             .map(flag)
     }
 
     async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
-        let mut conn = self.connection()?;
         let mut invocation = self.inner.incr.prepare_invoke();
         invocation.key(key).arg(delta.to_string());
-        let (status, detail): (i64, Vec<u8>) = bounded(
-            "EVALSHA (incr)",
-            self.call_bound(),
-            invocation.invoke_async(&mut conn),
-        )
-        .await?;
+        let (status, detail): (i64, Vec<u8>) = self.invoke("EVALSHA (incr)", &invocation).await?;
         let fail = |kind, message: &str| Err(Error::new(kind, message).with_backend(BACKEND));
         match status {
             0 => std::str::from_utf8(&detail)
@@ -498,7 +645,7 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        let ms: i64 = self.query("PTTL", redis::cmd("PTTL").arg(key)).await?;
+        let ms: i64 = self.query_read("PTTL", redis::cmd("PTTL").arg(key)).await?;
         Ok(match ms {
             -2 => KeyTtl::Missing,
             -1 => KeyTtl::Persistent,
@@ -512,7 +659,14 @@ impl CacheBackend for RedisBackend {
     async fn clear(&self, prefix: &str) -> Result<u64> {
         let pattern = match_pattern(prefix);
         if let Connection::Cluster(conn) = self.connection()? {
-            return cluster::clear(&conn, &pattern, SCAN_COUNT, self.call_bound()).await;
+            // Each round trip has its own bound, as on one server.
+            let result = cluster::clear(&conn, &pattern, SCAN_COUNT, self.call_bound()).await;
+            if matches!(&result, Err(e) if e.kind() == ErrorKind::Timeout) {
+                if let Some(watchdog) = &self.inner.watchdog {
+                    self.check_cluster(watchdog.generation());
+                }
+            }
+            return result;
         }
         let mut cursor: u64 = 0;
         let mut deleted = 0;

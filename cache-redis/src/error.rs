@@ -67,6 +67,29 @@ fn classify(err: &RedisError) -> (ErrorKind, bool) {
     }
 }
 
+/// The error of a call that got no answer within `bound`, as the `redis` crate makes it, so
+/// that [`from_redis`] maps it to [`ErrorKind::Timeout`].
+pub(crate) fn timed_out(bound: std::time::Duration) -> RedisError {
+    RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("no answer within {bound:?}"),
+    ))
+}
+
+/// An error for a call whose cluster connection stopped answering and was replaced before the
+/// call was answered: it may or may not have been applied.
+pub(crate) fn replaced(command: &str) -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        format!(
+            "{command}: the cluster connection stopped answering and was replaced; the call \
+             may or may not have been applied"
+        ),
+    )
+    .with_temporary(true)
+    .with_backend(BACKEND)
+}
+
 /// An error for a call made after [`close`](cache_api::CacheBackend::close).
 pub(crate) fn closed() -> Error {
     Error::new(ErrorKind::Unavailable, "the backend was closed")

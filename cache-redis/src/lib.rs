@@ -8,6 +8,7 @@ mod backend;
 mod cluster;
 mod config;
 mod error;
+mod watchdog;
 
 pub use backend::RedisBackend;
 pub use config::{
