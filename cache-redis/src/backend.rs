@@ -145,7 +145,11 @@ pub(crate) enum Client {
     /// One server.
     Server(redis::Client),
     /// A Redis Cluster, from its seed nodes.
-    Cluster(ClusterClient),
+    Cluster {
+        client: ClusterClient,
+        /// A one-server client for each seed, to tell why the cluster client failed.
+        seeds: Vec<redis::Client>,
+    },
 }
 
 // Compile-time check: the backend crosses tasks and threads.
@@ -198,13 +202,22 @@ impl RedisBackend {
             }
             // Connects to the seeds, reads the slot map (`CLUSTER SLOTS`) and connects to
             // every node.
-            Client::Cluster(client) => {
-                let connection = bounded(
-                    "opening the cluster connections",
-                    bound,
-                    client.get_async_connection(),
-                )
-                .await?;
+            Client::Cluster { client, seeds } => {
+                let command = "opening the cluster connections";
+                let connection = match bounded(command, bound, client.get_async_connection()).await
+                {
+                    Ok(connection) => connection,
+                    Err(err) => {
+                        return Err(cluster::explain_connect_failure(
+                            command,
+                            err,
+                            &seeds,
+                            connect_timeout,
+                            response_timeout,
+                        )
+                        .await)
+                    }
+                };
                 watchdog = Some(Watchdog::new(client, connect_timeout, response_timeout));
                 Connection::Cluster(connection)
             }

@@ -368,6 +368,37 @@ async fn route<T: FromRedisValue>(
     bounded(command, bound, call).await
 }
 
+/// The error to report when the cluster client could not connect: `err`, unless a seed,
+/// connected to as a single server, gives a configuration error (a refused password, a TLS
+/// mismatch…), which is then reported instead.
+///
+/// The cluster client reports every failed connection to its seeds as an I/O error whose
+/// message holds the real cause; its kind is read again here from the seeds themselves, never
+/// from that message.
+pub(crate) async fn explain_connect_failure(
+    command: &str,
+    err: Error,
+    seeds: &[redis::Client],
+    connect_timeout: Duration,
+    response_timeout: Duration,
+) -> Error {
+    if err.kind() != ErrorKind::Unavailable {
+        return err;
+    }
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(connect_timeout))
+        .set_response_timeout(Some(response_timeout));
+    for seed in seeds {
+        let attempt = seed.get_multiplexed_async_connection_with_config(&config);
+        if let Err(seed_err) = bounded(command, connect_timeout + response_timeout, attempt).await {
+            if seed_err.kind() == ErrorKind::Config {
+                return seed_err;
+            }
+        }
+    }
+    err
+}
+
 /// The addresses of the masters, from `CLUSTER SLOTS` as one master sees them; an
 /// [`ErrorKind::Unavailable`] error when some slots have no master (a failover under way).
 async fn masters(conn: &ClusterConnection, bound: Duration) -> Result<Vec<(String, u16)>> {

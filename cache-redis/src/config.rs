@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use cache_api::{Error, ErrorKind, Result};
-use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster::ClusterClientBuilder;
 
 use crate::backend::Client;
 use crate::error::BACKEND;
@@ -282,12 +282,17 @@ impl RedisBackendBuilder {
     /// certificate, if any).
     fn client(&self) -> redis::RedisResult<Client> {
         if let Some(urls) = &self.cluster_urls {
-            return self.cluster_client(urls).map(Client::Cluster);
+            return self.cluster_client(urls);
         }
         if let Some(urls) = cluster_node_urls(&self.url) {
-            return self.cluster_client(&urls?).map(Client::Cluster);
+            return self.cluster_client(&urls?);
         }
-        let mut info = redis::IntoConnectionInfo::into_connection_info(self.url.as_str())?;
+        let info = redis::IntoConnectionInfo::into_connection_info(self.url.as_str())?;
+        self.server_client(info).map(Client::Server)
+    }
+
+    /// The client for one server (with the password and the CA certificate, if any).
+    fn server_client(&self, mut info: redis::ConnectionInfo) -> redis::RedisResult<redis::Client> {
         if let Some(password) = &self.password {
             let settings = info.redis_settings().clone().set_password(password);
             info = info.set_redis_settings(settings);
@@ -303,15 +308,16 @@ impl RedisBackendBuilder {
             ),
             _ => redis::Client::open(info),
         }?;
-        Ok(Client::Server(client))
+        Ok(client)
     }
 
-    /// The cluster client for the seed URLs `urls`.
-    fn cluster_client(&self, urls: &[String]) -> redis::RedisResult<ClusterClient> {
+    /// The cluster client for the seed URLs `urls`, and a one-server client for each seed.
+    fn cluster_client(&self, urls: &[String]) -> redis::RedisResult<Client> {
         if urls.is_empty() {
             return Err(config_error("no seed node for the cluster"));
         }
         let mut nodes = Vec::with_capacity(urls.len());
+        let mut seeds = Vec::with_capacity(urls.len());
         for url in urls {
             let info = redis::IntoConnectionInfo::into_connection_info(url.as_str())?;
             if info.redis_settings().db() != 0 {
@@ -319,6 +325,7 @@ impl RedisBackendBuilder {
                     "a Redis Cluster has only database 0; leave the database out of the URL",
                 ));
             }
+            seeds.push(self.server_client(info.clone())?);
             nodes.push(info);
         }
         let bound = self.connect_timeout + self.response_timeout;
@@ -341,7 +348,10 @@ impl RedisBackendBuilder {
                 root_cert: Some(pem.clone()),
             });
         }
-        builder.build()
+        Ok(Client::Cluster {
+            client: builder.build()?,
+            seeds,
+        })
     }
 }
 

@@ -1,6 +1,9 @@
-//! A Redis Cluster changing under load: a master killed (its replica takes over) and slots
-//! moved between masters (resharding), each on a private cluster of six `redis-server`
-//! processes, while tasks keep using one `Cache` handle.
+//! The Redis backend on a Redis Cluster, each test on a private cluster of six `redis-server`
+//! processes: what only a cluster can show (keys on different masters, a password on every
+//! node), and a cluster changing under load: a master killed (its replica takes over) and slots
+//! moved between masters (resharding), while tasks keep using one `Cache` handle. The
+//! behaviour shared with every backend is checked by the conformance suite
+//! (`conformance-tests/tests/redis_cluster.rs`).
 //!
 //! The figures each test measures (how long the failover took, how long calls failed, the
 //! slowest call) are printed; run with `--nocapture` to see them. `docs/cluster.md` quotes them.
@@ -13,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cache_api::{Cache, ErrorKind};
+use cache_api::{Bytes, Cache, CacheBackend, ErrorKind, Expiry, SetOptions};
 use cache_redis::RedisBackend;
 use cache_test_support::RedisCluster;
 
@@ -349,4 +352,92 @@ async fn resharding_under_reads_fails_no_read() {
         moved_before - moved_after,
         summary(&during),
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_and_multi_key_calls_across_masters() {
+    let password = "cl-s3cr3t";
+    let cluster = match RedisCluster::start_with_password(password) {
+        Ok(cluster) => cluster,
+        Err(e) => panic!("{e}"),
+    };
+    let hosts: Vec<String> = cluster
+        .ports()
+        .iter()
+        .map(|port| format!("127.0.0.1:{port}"))
+        .collect();
+
+    // The password in the URL, once for every seed.
+    let url = format!("redis+cluster://:{password}@{}", hosts.join(","));
+    let backend = RedisBackend::connect(&url).await.unwrap();
+    let shown = format!("{backend:?}");
+    assert!(!shown.contains(password), "{shown}");
+    assert!(shown.contains("cluster: true"), "{shown}");
+
+    // The seeds as URLs, the password apart; one seed is enough.
+    let seeded = RedisBackend::builder()
+        .with_cluster_urls([format!("redis://127.0.0.1:{}", cluster.ports()[3])])
+        .with_password(password)
+        .build()
+        .await
+        .unwrap();
+    let shown = format!("{seeded:?}");
+    assert!(!shown.contains(password), "{shown}");
+
+    // A wrong password is a configuration error, and says nothing of the password.
+    for wrong in [
+        RedisBackend::builder().with_url(format!("redis+cluster://:nope@{}", hosts[0])),
+        RedisBackend::builder()
+            .with_cluster_urls(cluster.urls())
+            .with_password("nope"),
+    ] {
+        let err = wrong.build().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err:?}");
+        assert!(!format!("{err} {err:?}").contains(password));
+    }
+
+    // Keys on every master: batches split by slot, answers in the caller's order.
+    let keys: Vec<String> = (0..300).map(|i| format!("multi:{i}")).collect();
+    let masters: std::collections::BTreeSet<u16> = keys
+        .iter()
+        .map(|key| cluster.master_of_key(key).unwrap())
+        .collect();
+    assert_eq!(masters.len(), 3, "{masters:?}");
+    let entries: Vec<(String, Bytes)> = keys
+        .iter()
+        .map(|key| (key.clone(), Bytes::from(format!("v-{key}"))))
+        .collect();
+    assert_eq!(
+        backend.set_many(&entries, Expiry::Never).await.unwrap(),
+        Vec::<usize>::new()
+    );
+    // Every other key asked is missing; the written ones come from the other handle.
+    let asked: Vec<String> = keys
+        .iter()
+        .flat_map(|key| [key.clone(), format!("{key}:missing")])
+        .collect();
+    let found = seeded.get_many(&asked).await.unwrap();
+    assert_eq!(found.len(), asked.len());
+    for (key, value) in asked.iter().zip(&found) {
+        let expected = (!key.ends_with(":missing")).then(|| Bytes::from(format!("v-{key}")));
+        assert_eq!(value, &expected, "{key}");
+    }
+    // A key given twice is deleted (and counted) once.
+    let mut doomed: Vec<String> = keys[..100].to_vec();
+    doomed.push(keys[0].clone());
+    doomed.push("multi:absent".to_owned());
+    assert_eq!(backend.delete_many(&doomed).await.unwrap(), 100);
+    // `clear` scans every master, and only the prefix.
+    backend
+        .set(
+            "other:1",
+            Bytes::from_static(b"x"),
+            SetOptions::new(Expiry::Never),
+        )
+        .await
+        .unwrap();
+    assert_eq!(backend.clear("multi:").await.unwrap(), 200);
+    assert!(backend.has_key("other:1").await.unwrap());
+    backend.flush_db().await.unwrap();
+    assert!(!seeded.has_key("other:1").await.unwrap());
 }
