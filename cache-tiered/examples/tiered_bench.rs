@@ -98,6 +98,7 @@ async fn main() -> Res<()> {
         println!("| {name} | {ops:.0} |");
     }
 
+    convergence(&url).await?;
     zipf(&url, &redis).await?;
     tiered.close().await?;
     Ok(())
@@ -161,6 +162,70 @@ async fn typed_row(name: &str, cache: &cache_api::Cache, calls: usize) -> Res<()
         show(percentile(&samples, 0.5)),
         show(percentile(&samples, 0.99))
     );
+    Ok(())
+}
+
+/// Three instances: each round one writes, the two others poll the key (from L1 until the
+/// invalidation arrives, then from L2) until they read the new value.
+async fn convergence(url: &str) -> Res<()> {
+    const ROUNDS: u64 = 1_000;
+    let mut instances = Vec::new();
+    for _ in 0..3 {
+        instances.push(tiered(url, MemoryBackend::new(), "bench:convergence").await?);
+    }
+    let key = "bench:convergence:key".to_owned();
+    let options = SetOptions::new(Expiry::After(Duration::from_secs(600)));
+    instances[0].set(&key, Bytes::from("0"), options).await?;
+    let (mut after_return, mut after_start) = (Vec::new(), Vec::new());
+    for round in 1..=ROUNDS {
+        let writer = (round % 3) as usize;
+        let expected = Bytes::from(round.to_string());
+        let mut readers = Vec::new();
+        for (n, reader) in instances.iter().enumerate() {
+            if n == writer {
+                continue;
+            }
+            let (reader, key, expected) = (reader.clone(), key.clone(), expected.clone());
+            readers.push(tokio::spawn(async move {
+                let limit = Instant::now() + Duration::from_secs(5);
+                while Instant::now() < limit {
+                    if reader.get(&key).await?.as_ref() == Some(&expected) {
+                        return Ok(Some(Instant::now()));
+                    }
+                    tokio::task::yield_now().await;
+                }
+                Ok::<_, cache_api::Error>(None)
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let started = Instant::now();
+        instances[writer].set(&key, expected, options).await?;
+        let returned = Instant::now();
+        for reader in readers {
+            let seen = reader.await??.ok_or("a reader never saw the write")?;
+            after_return.push(seen.saturating_duration_since(returned));
+            after_start.push(seen.saturating_duration_since(started));
+        }
+    }
+    after_return.sort();
+    after_start.sort();
+    println!("\n## Convergence: 3 instances, {ROUNDS} writes, each polled by the 2 others\n");
+    println!("| measured from | p50 | p99 | max |");
+    println!("|---|---:|---:|---:|");
+    for (name, samples) in [
+        ("the write's return", &after_return),
+        ("the write's start", &after_start),
+    ] {
+        println!(
+            "| {name} | {} | {} | {} |",
+            show(percentile(samples, 0.5)),
+            show(percentile(samples, 0.99)),
+            show(samples.last().copied().unwrap_or_default())
+        );
+    }
+    for t in instances {
+        t.close().await?;
+    }
     Ok(())
 }
 

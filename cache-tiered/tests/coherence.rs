@@ -594,6 +594,19 @@ async fn killing_the_channel_under_load_never_serves_past_the_staleness() {
         assert!(s.reconnects >= 1, "{name} never reconnected: {s:?}");
         assert!(s.l1_hits > 0, "{name} never used L1: {s:?}");
     }
+    // How long an instance stays without its channel after one kill.
+    let mut conn = admin(&server).await;
+    let before = strict.backend.stats().reconnects;
+    let killed = Instant::now();
+    command(&mut conn, &["CLIENT", "KILL", "TYPE", "pubsub"]).await;
+    let back = eventually("reconnects", Duration::from_secs(5), || async {
+        strict.backend.stats().reconnects > before
+    })
+    .await;
+    println!(
+        "after one CLIENT KILL: subscribed again, L1 cleared, {:?} later",
+        killed.elapsed().min(back)
+    );
 }
 
 /// When the whole server dies, `MaxStaleness` keeps answering from L1 for at most its
