@@ -714,3 +714,22 @@ async fn a_failed_publication_is_retried() {
     .await;
     println!("queued invalidation delivered {took:?} after the channel was restored");
 }
+
+/// A caller that gives up on a write (a timeout drops its future) does not stop the
+/// invalidation: the change runs in a task of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_write_still_invalidates_the_others() {
+    let url = cache_test_support::shared_redis_url();
+    let (all, prefix) = instances(&url, 2).await;
+    let key = format!("{prefix}k");
+    set_and_wait(&all[0], &[&all[1]], &key, bytes("v1")).await;
+    assert_eq!(all[1].backend.get(&key).await.unwrap(), Some(bytes("v1")));
+    // Polled once, then dropped: the caller is gone before L2 even answered.
+    let dropped = futures::FutureExt::now_or_never(all[0].backend.set(&key, bytes("v2"), minute()));
+    assert!(dropped.is_none(), "the write finished on its first poll");
+    eventually("b sees v2", Duration::from_secs(5), || async {
+        all[1].backend.get(&key).await.unwrap() == Some(bytes("v2"))
+    })
+    .await;
+    assert_eq!(all[0].backend.get(&key).await.unwrap(), Some(bytes("v2")));
+}
