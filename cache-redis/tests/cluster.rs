@@ -198,34 +198,33 @@ async fn failover_keeps_replicated_keys_and_the_same_handle_recovers() {
 
     let outcomes = outcomes.lock().unwrap().clone();
     let others = others.lock().unwrap().clone();
+    // Calls answered before the kill, and the others (in flight at the kill, or started after).
+    let (before, after): (Vec<Outcome>, Vec<Outcome>) =
+        outcomes.iter().partition(|o| o.at + o.took < killed_at);
     let others_after: Vec<Outcome> = others
         .iter()
         .copied()
-        .filter(|o| o.at >= killed_at)
+        .filter(|o| o.at + o.took >= killed_at)
         .collect();
-    let before: Vec<Outcome> = outcomes
-        .iter()
-        .copied()
-        .filter(|o| o.at < killed_at)
-        .collect();
-    let after: Vec<Outcome> = outcomes
-        .iter()
-        .copied()
-        .filter(|o| o.at >= killed_at)
-        .collect();
-    assert!(before.iter().all(|o| o.error.is_none()), "{before:?}");
-    let last_failure = after
+    assert!(
+        before.iter().all(|o| o.error.is_none()),
+        "{}",
+        summary(&before)
+    );
+    // When the last failed call ended, and from when on every call succeeded (its start).
+    let last_failure_end = after
         .iter()
         .filter(|o| o.error.is_some())
-        .map(|o| o.at)
-        .max();
-    let recovered_after = after
-        .iter()
-        .filter(|o| o.error.is_none() && last_failure.is_none_or(|last| o.at > last))
         .map(|o| o.at + o.took)
+        .max();
+    let all_ok_from = after
+        .iter()
+        .filter(|o| o.error.is_none())
+        .filter(|o| last_failure_end.is_none_or(|end| o.at >= end))
+        .map(|o| o.at)
         .min()
         .unwrap()
-        - killed_at;
+        .saturating_sub(killed_at);
     // The calls of the last second all succeeded.
     let tail_start = clock.elapsed().saturating_sub(Duration::from_secs(1));
     assert!(
@@ -250,14 +249,13 @@ async fn failover_keeps_replicated_keys_and_the_same_handle_recovers() {
     assert_eq!(cache.get::<u64>("key-0").await.unwrap(), None);
 
     eprintln!(
-        "failover: replica promoted {promoted_after:?} after SIGKILL of the master \
-         (node timeout {} ms); calls on its slots failed from the kill until {:?} after it, \
-         and all succeeded from {recovered_after:?} after it; before the kill: {}; from the \
-         kill: {}; calls on another master's slots from the kill: {}",
+        "failover: replica promoted {promoted_after:?} after SIGKILL of the master (node \
+         timeout {} ms); calls on its slots from the kill: {} (the last failure ended {:?} \
+         after the kill, every call started from {all_ok_from:?} after it succeeded); calls \
+         on another master's slots from the kill: {}",
         cache_test_support::NODE_TIMEOUT_MS,
-        last_failure.map(|last| last - killed_at),
-        summary(&before),
         summary(&after),
+        last_failure_end.map(|end| end.saturating_sub(killed_at)),
         summary(&others_after),
     );
 }
