@@ -209,10 +209,11 @@ pub(crate) async fn run(options: &Options) -> Result<Results> {
                 for (subject, samples) in subjects.iter().zip(samples) {
                     let summary = samples.summary();
                     line.push_str(&format!(
-                        " | {} {:>9.0}/s p50 {:>6} ns",
+                        " | {} {:>9.0}/s p50 {:>6} ns ({} calls)",
                         subject.id().label(),
                         summary.ops_per_sec,
-                        summary.p50_ns
+                        summary.p50_ns,
+                        summary.ops
                     ));
                     figures.push(Figure {
                         workload,

@@ -165,7 +165,7 @@ impl Plan {
                 mode: "full",
                 sizes: vec![100, 10 * 1024],
                 concurrency: vec![1, 64],
-                rounds: 8,
+                rounds: 10,
                 chunk: Duration::from_millis(250),
                 add_max_ops: 50_000,
                 rss_entries: 1_000_000,

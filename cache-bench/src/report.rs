@@ -189,11 +189,12 @@ pub(crate) fn markdown(results: &Results, svg_name: &str, command: &str) -> Stri
          `INCRBY` (ours runs a Lua script that keeps Django's semantics).\n\
          - **redis-benchmark**: the server's ceiling for `GET` and `SET` with the same value \
          size (`-d`) and connections (`-c 1`, `-c 64`).\n\
-         - **`cached` crate's Redis store**: not measured. `cached` 4.1 (the only line on \
-         `redis` 1.x, so no second redis version) needs Rust 1.92 where this workspace \
-         declares 1.88, and through feature unification it would switch on `redis`'s `r2d2` \
-         feature and add 13 crates (r2d2, scheduled-thread-pool, parking_lot, serde_json, \
-         num-bigint, …) to every workspace build; it also offers only get and set.\n"
+         - **`cached` crate's Redis store**: not measured. `cached` 4.1 is built on `redis` \
+         1.x (so it would not pull a second redis), but it needs Rust 1.92 where this \
+         workspace declares 1.88, and through feature unification its `redis_tokio` feature \
+         would switch on `redis`'s `r2d2` feature and add about a dozen crates (r2d2, \
+         scheduled-thread-pool, parking_lot, serde_json, num-bigint, web-time, …) to every \
+         workspace build; its store also offers only get, set and remove.\n"
     );
     let _ = writeln!(
         md,
