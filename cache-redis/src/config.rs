@@ -232,7 +232,7 @@ impl RedisBackendBuilder {
     /// Checks the configuration, connects, and checks the connection with a `PING`.
     ///
     /// For a cluster, connects to the seed nodes, reads the slot map from them and connects to
-    /// every node; the `PING` goes to every node.
+    /// every node; the `PING` goes to every master.
     ///
     /// # Errors
     /// - [`ErrorKind::Config`]: the URL does not parse, a timeout is zero, TLS is asked for
