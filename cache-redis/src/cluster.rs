@@ -388,15 +388,23 @@ pub(crate) async fn explain_connect_failure(
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(connect_timeout))
         .set_response_timeout(Some(response_timeout));
-    for seed in seeds {
-        let attempt = seed.get_multiplexed_async_connection_with_config(&config);
-        if let Err(seed_err) = bounded(command, connect_timeout + response_timeout, attempt).await {
-            if seed_err.kind() == ErrorKind::Config {
-                return seed_err;
+    let bound = connect_timeout + response_timeout;
+    let explain = async {
+        for seed in seeds {
+            let attempt = seed.get_multiplexed_async_connection_with_config(&config);
+            if let Err(seed_err) = bounded(command, bound, attempt).await {
+                if seed_err.kind() == ErrorKind::Config {
+                    return Some(seed_err);
+                }
             }
         }
+        None
+    };
+    // All the seeds together get one bound more, not one each.
+    match tokio::time::timeout(bound, explain).await {
+        Ok(Some(config_err)) => config_err,
+        _ => err,
     }
-    err
 }
 
 /// The addresses of the masters, from `CLUSTER SLOTS` as one master sees them; an
