@@ -188,7 +188,8 @@ pub(crate) fn markdown(results: &Results, svg_name: &str, command: &str) -> Stri
          `SET … PX 300000 NX`, `MGET`, a pipeline of 100 `SET … PX`; `incr` is a plain \
          `INCRBY` (ours runs a Lua script that keeps Django's semantics).\n\
          - **redis-benchmark**: the server's ceiling for `GET` and `SET` with the same value \
-         size (`-d`) and connections (`-c 1`, `-c 64`).\n\
+         size (`-d`) and connections (`-c 1`, `-c 64`), and with one connection carrying 64 \
+         requests at a time (`-c 1 -P 64`).\n\
          - **`cached` crate's Redis store**: not measured. `cached` 4.1 is built on `redis` \
          1.x (so it would not pull a second redis), but it needs Rust 1.92 where this \
          workspace declares 1.88, and through feature unification its `redis_tokio` feature \
@@ -363,8 +364,8 @@ pub(crate) fn markdown(results: &Results, svg_name: &str, command: &str) -> Stri
     let _ = writeln!(md, "## The codec alone\n");
     let _ = writeln!(
         md,
-        "What `cache_api::codec` costs per call on the payloads above (one thread, in a loop): \
-         ours pays it on every call, the raw subjects never do.\n"
+        "What `cache_api::codec` costs per call on the payloads above (one thread, in a loop, \
+         the best of six loops): ours pays it on every call, the raw subjects never do.\n"
     );
     let _ = writeln!(md, "| value | encode | decode |");
     let _ = writeln!(md, "|---|--:|--:|");
