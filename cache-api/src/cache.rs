@@ -271,14 +271,15 @@ impl Cache {
             keys,
             outcome = tracing::field::Empty
         );
-        let result = call.instrument(span.clone()).await;
-        if !span.is_disabled() {
-            let outcome = match &result {
-                Ok(_) => "ok",
-                Err(e) => e.kind().as_str(),
-            };
-            span.record("outcome", outcome);
+        if span.is_disabled() {
+            return call.await;
         }
+        let result = call.instrument(span.clone()).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.kind().as_str(),
+        };
+        span.record("outcome", outcome);
         result
     }
 

@@ -40,7 +40,8 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
 ///
 /// Bytes that are not a complete MessagePack value of the requested type (or an ASCII decimal
 /// integer, for integer types) are an error, never a panic. Lengths declared in MessagePack
-/// headers are checked against the bytes actually present before anything is allocated.
+/// headers are checked against the bytes actually present before anything is decoded, and
+/// strings are decoded straight from the stored bytes.
 ///
 /// # Errors
 /// [`ErrorKind::Decode`] with serde's explanation.
@@ -59,26 +60,90 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 }
 
 fn decode_packed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    // The reader form copies strings as they are read and never trusts a declared length
-    // for an allocation; it also tells how much is left, so trailing junk is refused.
-    let mut rest = bytes;
-    let value = {
-        let mut de = rmp_serde::Deserializer::new(&mut rest);
-        T::deserialize(&mut de).map_err(|e| {
-            Error::new(
+    // Check the framing first: one whole value, every declared length present. Then the
+    // borrowing decoder can run without copying, and never trusts a length it has not seen.
+    match value_len(bytes, MAX_DEPTH) {
+        Some(n) if n == bytes.len() => {}
+        Some(n) => {
+            return Err(Error::new(
                 ErrorKind::Decode,
-                format!("stored bytes do not decode: {e}"),
-            )
-            .with_source(e)
-        })?
-    };
-    if !rest.is_empty() {
-        return Err(Error::new(
-            ErrorKind::Decode,
-            format!("stored bytes hold {} bytes after the value", rest.len()),
-        ));
+                format!(
+                    "stored bytes hold {} bytes after the value",
+                    bytes.len() - n
+                ),
+            ))
+        }
+        None => {
+            return Err(Error::new(
+                ErrorKind::Decode,
+                "stored bytes are not one whole MessagePack value",
+            ))
+        }
     }
-    Ok(value)
+    rmp_serde::from_slice(bytes).map_err(|e| {
+        Error::new(
+            ErrorKind::Decode,
+            format!("stored bytes do not decode: {e}"),
+        )
+        .with_source(e)
+    })
+}
+
+/// The nesting accepted, as rmp-serde's own limit.
+const MAX_DEPTH: u16 = 1024;
+
+/// The length of the MessagePack value at the start of `bytes`, or `None` when a declared
+/// length runs past the end, a marker is invalid, or nesting is deeper than `depth`.
+///
+/// Each element consumes at least one byte, so a header claiming billions of elements fails
+/// as soon as the bytes run out: the walk is bounded by `bytes.len()`.
+fn value_len(bytes: &[u8], depth: u16) -> Option<usize> {
+    fn be(bytes: &[u8], n: usize) -> Option<usize> {
+        let raw = bytes.get(1..1 + n)?;
+        Some(
+            raw.iter()
+                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b)),
+        )
+    }
+    let marker = *bytes.first()?;
+    // (header bytes, payload bytes, nested values)
+    let (head, body, items): (usize, usize, usize) = match marker {
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (1, 0, 0),
+        0xcc | 0xd0 => (2, 0, 0),
+        0xcd | 0xd1 => (3, 0, 0),
+        0xca | 0xce | 0xd2 => (5, 0, 0),
+        0xcb | 0xcf | 0xd3 => (9, 0, 0),
+        0xa0..=0xbf => (1, usize::from(marker & 0x1f), 0),
+        0xc4 | 0xd9 => (2, be(bytes, 1)?, 0),
+        0xc5 | 0xda => (3, be(bytes, 2)?, 0),
+        0xc6 | 0xdb => (5, be(bytes, 4)?, 0),
+        0xd4 => (2, 1, 0),
+        0xd5 => (2, 2, 0),
+        0xd6 => (2, 4, 0),
+        0xd7 => (2, 8, 0),
+        0xd8 => (2, 16, 0),
+        0xc7 => (3, be(bytes, 1)?, 0),
+        0xc8 => (4, be(bytes, 2)?, 0),
+        0xc9 => (6, be(bytes, 4)?, 0),
+        0x90..=0x9f => (1, 0, usize::from(marker & 0x0f)),
+        0xdc => (3, 0, be(bytes, 2)?),
+        0xdd => (5, 0, be(bytes, 4)?),
+        0x80..=0x8f => (1, 0, 2 * usize::from(marker & 0x0f)),
+        0xde => (3, 0, 2 * be(bytes, 2)?),
+        0xdf => (5, 0, 2 * be(bytes, 4)?),
+        _ => return None, // 0xc1: never used
+    };
+    let mut at = head.checked_add(body)?;
+    if at > bytes.len() {
+        return None;
+    }
+    if items > 0 {
+        let depth = depth.checked_sub(1)?;
+        for _ in 0..items {
+            at = at.checked_add(value_len(bytes.get(at..)?, depth)?)?;
+        }
+    }
+    Some(at)
 }
 
 /// The first bytes of an entry written by
@@ -282,7 +347,33 @@ mod tests {
         pub(super) type Any = serde::de::IgnoredAny;
     }
 
+    #[test]
+    fn deep_nesting_is_refused_not_overflowing_the_stack() {
+        let mut deep = vec![0x91u8; 100_000];
+        deep.push(0x01);
+        assert_eq!(
+            decode::<serde::de::IgnoredAny>(&deep).unwrap_err().kind(),
+            ErrorKind::Decode
+        );
+        let map32 = [0xdf, 0xff, 0xff, 0xff, 0xff, 1, 2];
+        assert_eq!(
+            decode::<serde::de::IgnoredAny>(&map32).unwrap_err().kind(),
+            ErrorKind::Decode
+        );
+    }
+
     proptest! {
+        #[test]
+        fn framing_agrees_with_the_reader_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..24)) {
+            // The framing check must accept exactly what a reader-based decode accepts.
+            let mut rest = &bytes[..];
+            let reader = {
+                let mut de = rmp_serde::Deserializer::new(&mut rest);
+                serde::de::IgnoredAny::deserialize(&mut de).is_ok()
+            } && rest.is_empty();
+            prop_assert_eq!(reader, value_len(&bytes, MAX_DEPTH) == Some(bytes.len()));
+        }
+
         #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = decode::<serde::de::IgnoredAny>(&bytes);

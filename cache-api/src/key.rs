@@ -78,10 +78,19 @@ impl KeyPolicy {
             }
         }
         if self.reject_whitespace_and_control {
-            if let Some(c) = composed
-                .chars()
-                .find(|c| c.is_whitespace() || c.is_control())
-            {
+            // ASCII keys (nearly all) take a byte scan: for ASCII, whitespace or control is
+            // exactly "at most a space, or DEL".
+            let bad = if composed.is_ascii() {
+                composed
+                    .bytes()
+                    .find(|b| *b <= b' ' || *b == 0x7f)
+                    .map(char::from)
+            } else {
+                composed
+                    .chars()
+                    .find(|c| c.is_whitespace() || c.is_control())
+            };
+            if let Some(c) = bad {
                 return Err(Error::new(
                     ErrorKind::InvalidKey,
                     format!("key holds whitespace or a control character ({c:?})"),
@@ -160,6 +169,20 @@ mod tests {
         let err = maker.make(&too_long, &KeyPolicy::default()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidKey);
         assert_eq!(err.key(), Some(too_long.as_str()));
+    }
+
+    #[test]
+    fn the_ascii_fast_path_agrees_with_the_char_rules() {
+        for b in 0u8..=127 {
+            let c = char::from(b);
+            let key = format!("p:1:a{c}b");
+            let expected = c.is_whitespace() || c.is_control();
+            assert_eq!(
+                KeyPolicy::default().check(&key).is_err(),
+                expected,
+                "{b:#x}"
+            );
+        }
     }
 
     #[test]
