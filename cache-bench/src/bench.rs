@@ -62,6 +62,8 @@ pub(crate) struct Results {
     pub(crate) codec: Vec<CodecCost>,
     /// The two clock reads around each call, in nanoseconds.
     pub(crate) clock_overhead_ns: u32,
+    /// `get_or_set_many` against single calls, per backend.
+    pub(crate) batch_loading: Vec<crate::batch_loading::BatchLoading>,
     /// How long the run took.
     pub(crate) elapsed: Duration,
 }
@@ -227,6 +229,16 @@ pub(crate) async fn run(options: &Options) -> Result<Results> {
             }
         }
     }
+    let mut batch_loading = Vec::new();
+    for subject in &subjects {
+        if let Subject::Ours { cache, .. } = subject {
+            eprintln!("batch loading on {}", cache.backend_name());
+            batch_loading.push(
+                crate::batch_loading::measure(cache, crate::batch_loading::batches(options.quick))
+                    .await?,
+            );
+        }
+    }
     clear_prefixes(&redis).await?;
     redis.close().await?;
 
@@ -262,6 +274,7 @@ pub(crate) async fn run(options: &Options) -> Result<Results> {
         rss,
         codec,
         clock_overhead_ns,
+        batch_loading,
         elapsed: started.elapsed(),
     })
 }

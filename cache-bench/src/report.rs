@@ -361,6 +361,10 @@ pub(crate) fn markdown(results: &Results, svg_name: &str, command: &str) -> Stri
         )
     );
 
+    if !results.batch_loading.is_empty() {
+        md.push_str(&crate::batch_loading::markdown(&results.batch_loading));
+    }
+
     let _ = writeln!(md, "## The codec alone\n");
     let _ = writeln!(
         md,
