@@ -12,6 +12,7 @@ mod inflight;
 mod key;
 mod options;
 mod policy;
+mod redact;
 mod resilient;
 mod stats;
 
@@ -23,6 +24,7 @@ pub use expiry::{Expiry, KeyTtl, Timeout};
 pub use key::{make_key, KeyPolicy, DEFAULT_MAX_KEY_LEN};
 pub use options::CallOptions;
 pub use policy::{FailSafe, Lease, LoadPolicy, Loaded, OnUndecodable, Source};
+pub use redact::redact_url;
 pub use stats::CacheStats;
 
 /// Re-exported so that backends implement [`CacheBackend`] with the same macro version.

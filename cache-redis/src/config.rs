@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use cache_api::redact_url;
 use cache_api::{Error, ErrorKind, Result};
 use redis::cluster::ClusterClientBuilder;
 
@@ -364,7 +365,7 @@ fn config_error(message: &'static str) -> redis::RedisError {
 ///
 /// `redis+cluster://[user][:password@]h1:p1,h2:p2[/0][?query]` gives
 /// `redis://[user][:password@]h1:p1[/0][?query]` and the same for `h2:p2`. As in
-/// [`redact_url`], everything up to the last `@` is the user information.
+/// [`cache_api::redact_url`], everything up to the last `@` is the user information.
 pub(crate) fn cluster_node_urls(url: &str) -> Option<redis::RedisResult<Vec<String>>> {
     let (scheme, rest) = url.split_once("://")?;
     let scheme = match scheme {
@@ -390,51 +391,9 @@ pub(crate) fn cluster_node_urls(url: &str) -> Option<redis::RedisResult<Vec<Stri
     Some(Ok(urls))
 }
 
-/// The URL with its password replaced by `***`, for `Debug` output and error messages.
-///
-/// Everything between the scheme and the last `@` is taken as user information, so that a
-/// password holding an unencoded `/`, `#`, `?` or `@` is hidden too.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        // Not a URL: it may be anything, a password included.
-        return if url.contains('@') {
-            "<unparsable URL, hidden>".to_owned()
-        } else {
-            url.to_owned()
-        };
-    };
-    let (scheme, rest) = url.split_at(scheme_end);
-    let Some(at) = rest.rfind('@') else {
-        return url.to_owned();
-    };
-    let (userinfo, host) = rest.split_at(at);
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}{user}:***{host}"),
-        None => format!("{scheme}{userinfo}{host}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redaction_hides_passwords_only() {
-        for (url, shown) in [
-            ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
-            (
-                "redis://:secret@127.0.0.1:6379/0",
-                "redis://:***@127.0.0.1:6379/0",
-            ),
-            ("redis://app:secret@cache/3", "redis://app:***@cache/3"),
-            ("redis://app@cache/3", "redis://app@cache/3"),
-            ("rediss://:p@ss/w#rd?@host:1/2", "rediss://:***@host:1/2"),
-            ("unix:///run/redis.sock?db=2", "unix:///run/redis.sock?db=2"),
-            ("secret@host", "<unparsable URL, hidden>"),
-        ] {
-            assert_eq!(redact_url(url), shown, "{url}");
-        }
-    }
 
     #[test]
     fn defaults_and_setters() {

@@ -133,7 +133,7 @@ impl TieredBackend {
         let Some(channel) = builder.channel else {
             return Err(error::config("no invalidation channel"));
         };
-        let redacted = crate::config::redact_url(&channel.url);
+        let redacted = cache_api::redact_url(&channel.url);
         let client = redis::Client::open(channel.url.as_str()).map_err(|e| {
             error::from_redis(&format!("URL {redacted}"), e).with_operation("connect")
         })?;

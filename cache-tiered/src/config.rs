@@ -92,7 +92,7 @@ impl fmt::Debug for TieredBackendBuilder {
             .field("l2", &self.l2.name())
             .field(
                 "channel_url",
-                &self.channel.as_ref().map(|c| redact_url(&c.url)),
+                &self.channel.as_ref().map(|c| cache_api::redact_url(&c.url)),
             )
             .field("channel_name", &self.channel.as_ref().map(|c| &c.name))
             .field("l1_max_ttl", &self.l1_max_ttl)
@@ -207,26 +207,6 @@ impl TieredBackendBuilder {
             }
         }
         TieredBackend::start(self).await
-    }
-}
-
-/// The URL with its password replaced by `***`, for `Debug` output and error messages.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return if url.contains('@') {
-            "<unparsable URL, hidden>".to_owned()
-        } else {
-            url.to_owned()
-        };
-    };
-    let (scheme, rest) = url.split_at(scheme_end);
-    let Some(at) = rest.rfind('@') else {
-        return url.to_owned();
-    };
-    let (userinfo, host) = rest.split_at(at);
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}{user}:***{host}"),
-        None => format!("{scheme}{userinfo}{host}"),
     }
 }
 

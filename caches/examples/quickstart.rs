@@ -32,7 +32,7 @@ async fn main() -> caches::Result<()> {
     println!(
         "backend: {} ({})",
         cache.backend_name(),
-        caches::redact(&url)
+        caches::redact_url(&url)
     );
 
     for round in 1..=2 {

@@ -116,7 +116,7 @@ async fn main() -> caches::Result<()> {
     println!(
         "backend {} at {}; keys look like {}",
         cache.backend_name(),
-        caches::redact(&url),
+        caches::redact_url(&url),
         cache.namespace("alphavantage").make_key("earnings:AAPL")?
     );
 

@@ -110,7 +110,7 @@ pub struct CacheConfig {
 impl fmt::Debug for CacheConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheConfig")
-            .field("url", &redact(&self.url))
+            .field("url", &cache_api::redact_url(&self.url))
             .field("prefix", &self.prefix)
             .field("version", &self.version)
             .field("default_timeout", &self.default_timeout)
@@ -124,21 +124,6 @@ impl fmt::Debug for CacheConfig {
             .field("fail_open", &self.fail_open)
             .field("tls_ca_file", &self.tls_ca_file)
             .finish()
-    }
-}
-
-/// A URL with its password replaced by `***`, for logs and `Debug`.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            if parsed.set_password(Some("***")).is_err() {
-                return "<url with a password>".to_owned();
-            }
-            parsed.to_string()
-        }
-        Ok(parsed) => parsed.to_string(),
-        Err(_) if url.contains('@') => "<unparsable url>".to_owned(),
-        Err(_) => url.to_owned(),
     }
 }
 
@@ -277,7 +262,7 @@ impl CacheConfig {
             }
             _ => Err(config_error(format!(
                 "unknown cache URL scheme {scheme:?} in {}; this build supports {}",
-                redact(&url),
+                cache_api::redact_url(&url),
                 supported_schemes().join(", ")
             ))),
         }
@@ -403,8 +388,11 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("user:***@h"), "{shown}");
-        assert_eq!(redact("redis://:hunter2@h/0"), "redis://:***@h/0");
-        assert_eq!(redact("memory://"), "memory://");
+        assert_eq!(
+            cache_api::redact_url("redis://:hunter2@h/0"),
+            "redis://:***@h/0"
+        );
+        assert_eq!(cache_api::redact_url("memory://"), "memory://");
     }
 
     #[test]
@@ -494,7 +482,9 @@ mod tests {
                 .await
                 .unwrap_err();
         assert_ne!(err.kind(), ErrorKind::Config, "{err:?}");
-        assert!(!redact("redis+cluster://:hunter2@h1:7000,h2:7001").contains("hunter2"));
+        assert!(
+            !cache_api::redact_url("redis+cluster://:hunter2@h1:7000,h2:7001").contains("hunter2")
+        );
     }
 
     #[tokio::test]

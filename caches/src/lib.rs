@@ -9,7 +9,7 @@ mod metrics_export;
 mod registry;
 
 pub use cache_api::*;
-pub use config::{redact, supported_schemes, CacheConfig};
+pub use config::{supported_schemes, CacheConfig};
 pub use duration::DurationValue;
 pub use registry::{Caches, CachesConfig, DEFAULT_CACHE};
 
