@@ -8,6 +8,8 @@
 // The helpers below are test code too: a failed unwrap (a panic) is how a test reports.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::raw;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -31,14 +33,6 @@ fn start() -> RedisServer {
         Ok(server) => server,
         Err(e) => panic!("{e}"),
     }
-}
-
-async fn raw(url: &str) -> MultiplexedConnection {
-    redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
 }
 
 // ----- the table ----------------------------------------------------------------------------------

@@ -10,6 +10,8 @@
 // The helpers below are test code too: a failed unwrap (a panic) is how a test reports.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::{raw, start};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +20,6 @@ use std::time::{Duration, Instant};
 use cache_api::{codec, Cache, Error, ErrorKind};
 use cache_redis::RedisBackend;
 use cache_test_support::RedisServer;
-use redis::aio::MultiplexedConnection;
 
 /// The response timeout (and connect timeout) of every backend here.
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -34,13 +35,6 @@ const OUTAGE: Duration = Duration::from_millis(1500);
 /// How soon after the server is back the handle must serve again.
 const RECOVERY_BOUND: Duration = Duration::from_secs(5);
 
-fn start(args: &[&str]) -> RedisServer {
-    match RedisServer::start_with(args) {
-        Ok(server) => server,
-        Err(e) => panic!("{e}"),
-    }
-}
-
 async fn cache_over(server: &RedisServer, prefix: &str) -> Cache {
     RedisBackend::builder()
         .with_url(server.url())
@@ -52,15 +46,6 @@ async fn cache_over(server: &RedisServer, prefix: &str) -> Cache {
         .cache_builder()
         .with_prefix(prefix)
         .build()
-        .unwrap()
-}
-
-/// A connection of the `redis` crate itself, outside the backend under test.
-async fn raw(url: &str) -> MultiplexedConnection {
-    redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
         .unwrap()
 }
 

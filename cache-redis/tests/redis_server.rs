@@ -5,6 +5,8 @@
 // The helpers below are test code too: a failed unwrap (a panic) is how a test reports.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
+use common::{raw, raw_cmd, start};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -15,32 +17,8 @@ use cache_redis::RedisBackend;
 use cache_test_support::RedisServer;
 use redis::aio::MultiplexedConnection;
 
-fn start(args: &[&str]) -> RedisServer {
-    match RedisServer::start_with(args) {
-        Ok(server) => server,
-        Err(e) => panic!("{e}"),
-    }
-}
-
 async fn backend(server: &RedisServer) -> RedisBackend {
     RedisBackend::connect(&server.url()).await.unwrap()
-}
-
-/// A connection of the `redis` crate itself, to look at what the backend stored.
-async fn raw(url: &str) -> MultiplexedConnection {
-    redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
-async fn raw_cmd<T: redis::FromRedisValue>(conn: &mut MultiplexedConnection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for arg in &args[1..] {
-        cmd.arg(*arg);
-    }
-    cmd.query_async(conn).await.unwrap()
 }
 
 /// A prefix no other test uses.

@@ -6,6 +6,8 @@
 // The helpers below are test code too: a failed unwrap (a panic) is how a test reports.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::{raw, raw_cmd, start};
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -13,35 +15,11 @@ use std::time::Duration;
 
 use cache_api::{Cache, ErrorKind, Timeout};
 use cache_redis::{RedisBackend, RedisBackendBuilder};
-use cache_test_support::RedisServer;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use redis::aio::MultiplexedConnection;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::fmt::MakeWriter;
-
-fn start(args: &[&str]) -> RedisServer {
-    match RedisServer::start_with(args) {
-        Ok(server) => server,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-async fn raw(url: &str) -> MultiplexedConnection {
-    redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
-async fn raw_cmd<T: redis::FromRedisValue>(conn: &mut MultiplexedConnection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for arg in &args[1..] {
-        cmd.arg(*arg);
-    }
-    cmd.query_async(conn).await.unwrap()
-}
 
 /// Fails the test unless `url`, when it parses at all, names 127.0.0.1: every URL here is
 /// checked before use, so that no test ever reaches (or looks up) another host, whatever a
