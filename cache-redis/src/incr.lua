@@ -7,8 +7,24 @@
 --   {4, type}       the key holds another Redis type (a list, a hash, ...)
 -- The checks are those of the memory backend (cache_api::codec::is_stored_integer):
 -- `-?[0-9]{1,20}`, leading zeros allowed; values in u64 but past i64 overflow.
--- The value is never changed when an error is answered.
+-- The value is never changed when an error is answered. The common case (a canonical
+-- integer) costs EXISTS and INCRBY; the full checks run only when INCRBY refuses the value.
 local key = KEYS[1]
+
+-- Fast path: an existing key holding a canonical integer (what the codec writes). INCRBY
+-- refuses anything else without changing it, and then the full checks below classify it.
+if redis.call('EXISTS', key) == 0 then
+  return {1, ''}
+end
+local fast = redis.pcall('INCRBY', key, ARGV[1])
+if type(fast) == 'number' then
+  -- Lua numbers are doubles: past 2^53 read the exact text back.
+  if fast < 9007199254740992 and fast > -9007199254740992 then
+    return {0, string.format('%d', fast)}
+  end
+  return {0, redis.call('GET', key)}
+end
+
 local kind = redis.call('TYPE', key)['ok']
 if kind == 'none' then
   return {1, ''}

@@ -18,6 +18,12 @@ pub async fn incr_and_decr(h: &Harness) -> Result<()> {
     assert_eq!(cache.decr("answer", -1).await?, 42);
     assert_eq!(cache.decr("answer", 50).await?, -8);
     assert_eq!(cache.get::<i32>("answer").await?, Some(-8));
+    // Exact past 2^53, where a double would round.
+    let big = (1_i64 << 60) + 1;
+    cache.set("big", &big).await?;
+    assert_eq!(cache.incr("big", 2).await?, big + 2);
+    assert_eq!(cache.decr("big", 1 << 61).await?, big + 2 - (1 << 61));
+    assert_eq!(cache.get::<i64>("big").await?, Some(big + 2 - (1 << 61)));
     Ok(())
 }
 
