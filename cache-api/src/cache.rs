@@ -381,22 +381,7 @@ impl Cache {
     ) -> Result<HashMap<String, T>> {
         let options = options.into();
         let op = "get_many";
-        let composed = self
-            .compose_all(keys, options.version)
-            .map_err(|e| self.fail(op, None, e))?;
-        if composed.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let found = self
-            .traced(
-                "get_many",
-                composed.len(),
-                self.shared.backend.get_many(&composed),
-            )
-            .await;
-        let found = self
-            .tolerate(op, found, || vec![None; composed.len()])
-            .map_err(|e| self.fail(op, None, e))?;
+        let (composed, found) = self.read_many(op, keys, options.version).await?;
         let mut out = HashMap::with_capacity(found.len());
         for (key, bytes) in keys.iter().zip(found) {
             if let Some(bytes) = bytes {
@@ -410,6 +395,33 @@ impl Cache {
             .counters
             .miss((composed.len() - out.len()) as u64);
         Ok(out)
+    }
+
+    /// Composes `keys` and reads them with one backend call (none for no keys); fail-open
+    /// answers "nothing found". Returns the composed keys and one slot per key.
+    pub(crate) async fn read_many<K: AsRef<str>>(
+        &self,
+        op: &'static str,
+        keys: &[K],
+        version: Option<i64>,
+    ) -> Result<(Vec<String>, Vec<Option<Bytes>>)> {
+        let composed = self
+            .compose_all(keys, version)
+            .map_err(|e| self.fail(op, None, e))?;
+        if composed.is_empty() {
+            return Ok((composed, Vec::new()));
+        }
+        let found = self
+            .traced(
+                "get_many",
+                composed.len(),
+                self.shared.backend.get_many(&composed),
+            )
+            .await;
+        let found = self
+            .tolerate(op, found, || vec![None; composed.len()])
+            .map_err(|e| self.fail(op, None, e))?;
+        Ok((composed, found))
     }
 
     /// Whether the key exists (and has not expired). A stored `None` exists.

@@ -461,22 +461,10 @@ impl Cache {
     {
         let options = options.into();
         let op = "get_or_set_many";
-        let composed = self
-            .compose_all(keys, options.version)
-            .map_err(|e| self.fail(op, None, e))?;
+        let (composed, found) = self.read_many(op, keys, options.version).await?;
         if composed.is_empty() {
             return Ok(Vec::new());
         }
-        let found = self
-            .traced(
-                "get_many",
-                composed.len(),
-                self.shared.backend.get_many(&composed),
-            )
-            .await;
-        let found = self
-            .tolerate(op, found, || vec![None; composed.len()])
-            .map_err(|e| self.fail(op, None, e))?;
 
         let mut results: Vec<Option<Result<T>>> = Vec::with_capacity(keys.len());
         let mut missing: HashMap<&str, Vec<usize>> = HashMap::new();
