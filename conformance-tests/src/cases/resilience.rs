@@ -20,38 +20,40 @@ fn counter() -> Arc<AtomicUsize> {
     Arc::new(AtomicUsize::new(0))
 }
 
-/// A loader that counts its calls, sleeps `delay`, and returns `value`.
-fn slow_loader(
+/// What the test loaders return.
+type LoaderFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = std::result::Result<String, std::io::Error>> + Send>,
+>;
+
+/// A loader that counts its calls, sleeps `delay`, and returns `outcome` (an error's text on
+/// `Err`).
+fn loader(
     calls: &Arc<AtomicUsize>,
     delay: Duration,
-    value: &'static str,
-) -> impl FnOnce() -> std::pin::Pin<
-    Box<dyn std::future::Future<Output = std::result::Result<String, std::io::Error>> + Send>,
-> + Send
-       + 'static {
+    outcome: std::result::Result<&'static str, &'static str>,
+) -> impl FnOnce() -> LoaderFuture + Send + 'static {
     let calls = calls.clone();
     move || {
         Box::pin(async move {
             calls.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(delay).await;
-            Ok(value.to_owned())
+            outcome.map(str::to_owned).map_err(std::io::Error::other)
         })
     }
 }
 
-fn failing_loader(
+/// A loader that counts its calls, sleeps `delay`, and returns `value`.
+fn slow_loader(
     calls: &Arc<AtomicUsize>,
-) -> impl FnOnce() -> std::pin::Pin<
-    Box<dyn std::future::Future<Output = std::result::Result<String, std::io::Error>> + Send>,
-> + Send
-       + 'static {
-    let calls = calls.clone();
-    move || {
-        Box::pin(async move {
-            calls.fetch_add(1, Ordering::SeqCst);
-            Err(std::io::Error::other("upstream is down"))
-        })
-    }
+    delay: Duration,
+    value: &'static str,
+) -> impl FnOnce() -> LoaderFuture + Send + 'static {
+    loader(calls, delay, Ok(value))
+}
+
+/// A loader that counts its calls and fails at once.
+fn failing_loader(calls: &Arc<AtomicUsize>) -> impl FnOnce() -> LoaderFuture + Send + 'static {
+    loader(calls, Duration::ZERO, Err("upstream is down"))
 }
 
 /// 100 concurrent callers over two handles (two "processes") with a lease: the loader runs
