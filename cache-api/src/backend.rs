@@ -48,6 +48,9 @@ impl SetOptions {
     }
 }
 
+/// How many times the default [`CacheBackend::add_or_get`] tries before giving up.
+const ADD_OR_GET_ATTEMPTS: usize = 8;
+
 /// A storage driver.
 ///
 /// Backends store opaque bytes under final keys. Everything else (key prefixes and versions,
@@ -93,6 +96,68 @@ pub trait CacheBackend: Debug + Send + Sync + 'static {
     /// - Returns whether the value was written (always `true` for [`SetMode::Always`]).
     /// - [`SetMode::IfAbsent`] writes over an expired entry.
     async fn set(&self, key: &str, value: Bytes, options: SetOptions) -> Result<bool>;
+
+    /// Writes `value` only if the key is absent or expired; otherwise leaves the key alone and
+    /// returns the value it holds. This is Django's `add` followed by `get`, in one atomic
+    /// step: the first writer wins and everyone learns the winner (Redis 7: `SET NX GET`).
+    ///
+    /// # Behavior
+    /// - Returns `None` when `value` was written, `Some(current)` when the key held a value
+    ///   (which is unchanged).
+    /// - An expired entry counts as absent and is replaced.
+    ///
+    /// The default implementation makes two calls (`set` with [`SetMode::IfAbsent`], then
+    /// `get`), retrying when the entry vanishes between them; drivers answer in one.
+    async fn add_or_get(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<Option<Bytes>> {
+        let options = SetOptions::new(expiry).with_mode(SetMode::IfAbsent);
+        for _ in 0..ADD_OR_GET_ATTEMPTS {
+            if self.set(key, value.clone(), options).await? {
+                return Ok(None);
+            }
+            if let Some(current) = self.get(key).await? {
+                return Ok(Some(current));
+            }
+        }
+        Err(crate::Error::new(
+            crate::ErrorKind::Backend,
+            "the key was written and deleted by others on every attempt of add_or_get",
+        ))
+    }
+
+    /// Reads one key with its remaining life, so that a tier above can cache it for no longer
+    /// than this backend will.
+    ///
+    /// # Behavior
+    /// - Returns `None` for a missing or expired key; otherwise the value and
+    ///   [`Expiry::Never`] or the time left (at least one millisecond).
+    ///
+    /// The default implementation makes two calls (`get`, then `ttl`); drivers answer in one
+    /// round trip.
+    async fn get_with_expiry(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+        let Some(value) = self.get(key).await? else {
+            return Ok(None);
+        };
+        Ok(match self.ttl(key).await? {
+            KeyTtl::Persistent => Some((value, Expiry::Never)),
+            KeyTtl::Expires(left) => Expiry::after(left).map(|e| (value, e)),
+            KeyTtl::Missing => None,
+        })
+    }
+
+    /// Reads many keys with their remaining life; see
+    /// [`get_with_expiry`](CacheBackend::get_with_expiry).
+    ///
+    /// # Behavior
+    /// - One slot per key, in the order given.
+    ///
+    /// The default implementation calls `get_with_expiry` once per key.
+    async fn get_many_with_expiry(&self, keys: &[String]) -> Result<Vec<Option<(Bytes, Expiry)>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get_with_expiry(key).await?);
+        }
+        Ok(out)
+    }
 
     /// Writes many keys with one expiry (Redis: one pipeline).
     ///
@@ -167,6 +232,15 @@ macro_rules! forward_backend {
             }
             async fn set(&self, key: &str, value: Bytes, options: SetOptions) -> Result<bool> {
                 (**self).set(key, value, options).await
+            }
+            async fn add_or_get(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<Option<Bytes>> {
+                (**self).add_or_get(key, value, expiry).await
+            }
+            async fn get_with_expiry(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+                (**self).get_with_expiry(key).await
+            }
+            async fn get_many_with_expiry(&self, keys: &[String]) -> Result<Vec<Option<(Bytes, Expiry)>>> {
+                (**self).get_many_with_expiry(keys).await
             }
             async fn set_many(&self, entries: &[(String, Bytes)], expiry: Expiry) -> Result<Vec<usize>> {
                 (**self).set_many(entries, expiry).await
