@@ -214,6 +214,23 @@ pub trait CacheBackend: Debug + Send + Sync + 'static {
     async fn close(&self) -> Result<()>;
 }
 
+/// Reads the integer that [`Cache`](crate::Cache) stored at a key (ASCII decimal), as a
+/// driver's [`incr`](CacheBackend::incr) must.
+///
+/// # Errors
+/// [`NotInteger`](crate::ErrorKind::NotInteger) when the bytes are not `-?[0-9]+`;
+/// [`Overflow`](crate::ErrorKind::Overflow) when they are, but past `i64`.
+///
+/// ```
+/// use cache_api::{parse_stored_integer, ErrorKind};
+///
+/// assert_eq!(parse_stored_integer(b"-42").ok(), Some(-42));
+/// assert_eq!(parse_stored_integer(b"\xa242").unwrap_err().kind(), ErrorKind::NotInteger);
+/// ```
+pub fn parse_stored_integer(bytes: &[u8]) -> Result<i64> {
+    crate::codec::stored_integer(bytes)
+}
+
 /// A backend chosen at run time.
 pub type DynCacheBackend = Arc<dyn CacheBackend>;
 

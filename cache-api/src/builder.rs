@@ -1,14 +1,15 @@
-//! [`CacheBuilder`]: prefix, version, default timeout, key policy, value size limit.
+//! [`CacheBuilder`]: prefix, version, default TTL, key policy, value size limit, fail-open.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::{Cache, Shared};
+use crate::expiry::Lifetime;
 use crate::key::KeyMaker;
-use crate::{DynCacheBackend, Error, ErrorKind, Expiry, KeyPolicy, Result, Timeout};
+use crate::{DynCacheBackend, Error, ErrorKind, Expiry, KeyPolicy, Result, Ttl};
 
-/// Django's default timeout: 300 seconds.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// Django's default `TIMEOUT`, the TTL of writes that give none: 300 seconds.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 
 /// The largest encoded value accepted by default: 512 MiB, Redis' own limit.
 pub const DEFAULT_MAX_VALUE_SIZE: usize = 512 * 1024 * 1024;
@@ -18,12 +19,12 @@ pub const DEFAULT_MAX_VALUE_SIZE: usize = 512 * 1024 * 1024;
 /// ```
 /// # fn main() -> cache_api::Result<()> {
 /// use std::sync::Arc;
-/// use cache_api::{Cache, Timeout};
+/// use cache_api::{Cache, Ttl};
 ///
 /// let cache = Cache::builder(Arc::new(cache_memory::MemoryBackend::new()))
 ///     .with_prefix("wheel_analyzer")
 ///     .with_version(1)
-///     .with_default_timeout(Timeout::secs(45 * 60))
+///     .with_default_ttl(Ttl::secs(45 * 60))
 ///     .build()?;
 /// assert_eq!(cache.make_key("scanner:last_run")?, "wheel_analyzer:1:scanner:last_run");
 /// # Ok(()) }
@@ -34,20 +35,20 @@ pub struct CacheBuilder {
     backend: DynCacheBackend,
     prefix: String,
     version: i64,
-    default_timeout: Timeout,
+    default_ttl: Ttl,
     key_policy: KeyPolicy,
     max_value_size: usize,
     fail_open: bool,
 }
 
 impl CacheBuilder {
-    /// A builder with Django's defaults: empty prefix, version 1, 300 s timeout.
+    /// A builder with Django's defaults: empty prefix, version 1, 300 s TTL.
     pub fn new(backend: DynCacheBackend) -> Self {
         CacheBuilder {
             backend,
             prefix: String::new(),
             version: 1,
-            default_timeout: Timeout::After(DEFAULT_TIMEOUT),
+            default_ttl: Ttl::After(DEFAULT_TTL),
             key_policy: KeyPolicy::default(),
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
             fail_open: false,
@@ -66,13 +67,13 @@ impl CacheBuilder {
         self
     }
 
-    /// Django's `TIMEOUT`: the timeout of writes that give none (default 300 s).
+    /// Django's `TIMEOUT`: the TTL of writes that give none (default 300 s).
     ///
-    /// [`Timeout::Never`] keeps entries forever; a zero duration stores nothing;
-    /// [`Timeout::Default`] means 300 s.
-    pub fn with_default_timeout(mut self, timeout: impl Into<Timeout>) -> Self {
-        self.default_timeout = match timeout.into() {
-            Timeout::Default => Timeout::After(DEFAULT_TIMEOUT),
+    /// [`Ttl::Never`] keeps entries forever; a zero duration stores nothing;
+    /// [`Ttl::Default`] means 300 s.
+    pub fn with_default_ttl(mut self, ttl: impl Into<Ttl>) -> Self {
+        self.default_ttl = match ttl.into() {
+            Ttl::Default => Ttl::After(DEFAULT_TTL),
             t => t,
         };
         self
@@ -97,7 +98,8 @@ impl CacheBuilder {
     /// When on, an error of kind [`ErrorKind::Unavailable`] or [`ErrorKind::Timeout`] makes
     /// reads answer a miss (`get` → `None`, `has_key` → `false`, `get_many` → nothing found)
     /// and writes answer "not stored" (`add`/`touch`/`delete` → `false`, `set_many` → every
-    /// key failed, `set` → `Ok`); `get_or_set_with` runs its loader and returns the value.
+    /// key failed, `set` → `Ok`); the `get_or_set` family runs its loader and returns the
+    /// value.
     /// Each ignored error is counted in [`CacheStats::ignored_errors`](crate::CacheStats) and
     /// logged through `tracing` at WARN. `incr`, `decr`, `ttl`, `clear` and the version moves
     /// still return the error: they have no meaningful "miss". Other kinds of error (invalid
@@ -124,16 +126,17 @@ impl CacheBuilder {
                 ),
             )
         })?;
-        let default_expiry = self.default_timeout.resolve(Some(Expiry::Never));
-        let shared = Shared::new(
-            self.backend,
-            self.prefix,
-            self.default_timeout,
-            default_expiry,
-            self.key_policy,
-            self.max_value_size,
-            self.fail_open,
-        );
+        let shared = Shared {
+            backend: self.backend,
+            prefix: self.prefix,
+            default_ttl: self.default_ttl,
+            default_lifetime: self.default_ttl.lifetime(Lifetime::Keep(Expiry::Never)),
+            policy: self.key_policy,
+            max_value_size: self.max_value_size,
+            fail_open: self.fail_open,
+            counters: Default::default(),
+            flights: Default::default(),
+        };
         Ok(Cache::from_parts(
             Arc::new(shared),
             self.version,

@@ -17,19 +17,9 @@ use crate::{Error, ErrorKind, Result};
 /// # Errors
 /// [`ErrorKind::Encode`] when serde refuses the value (for example a map with non-string keys
 /// that the format cannot represent, or a failing `Serialize` impl).
-///
-/// ```
-/// use cache_api::codec;
-///
-/// assert_eq!(&codec::encode(&42_i64).unwrap()[..], b"42");
-/// assert_eq!(&codec::encode(&-7_i8).unwrap()[..], b"-7");
-/// let text = codec::encode(&"42").unwrap();
-/// assert_ne!(&text[..], b"42");
-/// assert_eq!(codec::decode::<String>(&text).unwrap(), "42");
-/// ```
-pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
-    let packed = rmp_serde::to_vec_named(value)
-        .map_err(|e| Error::new(ErrorKind::Encode, e.to_string()).with_source(e))?;
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
+    let packed =
+        rmp_serde::to_vec_named(value).map_err(|e| Error::new(ErrorKind::Encode, e.to_string()))?;
     if let Some(text) = integer_as_ascii(&packed) {
         return Ok(Bytes::from(text));
     }
@@ -45,8 +35,8 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
 ///
 /// # Errors
 /// [`ErrorKind::Decode`] with serde's explanation.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    let (_, bytes) = split_envelope(bytes);
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let (_, bytes) = crate::load::envelope::split(bytes);
     if let Some(n) = parse_ascii_integer(bytes) {
         let mut buf = Vec::with_capacity(9);
         let written = match n {
@@ -85,7 +75,6 @@ fn decode_packed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
             ErrorKind::Decode,
             format!("stored bytes do not decode: {e}"),
         )
-        .with_source(e)
     })
 }
 
@@ -146,36 +135,6 @@ fn value_len(bytes: &[u8], depth: u16) -> Option<usize> {
     Some(at)
 }
 
-/// The first bytes of an entry written by
-/// [`Cache::get_or_set_with_policy`](crate::Cache::get_or_set_with_policy): `0xc1` (a byte
-/// MessagePack never uses) then `R`, then the instant the value stops being fresh (Unix
-/// milliseconds, big-endian), then the value's own encoding.
-const ENVELOPE_MAGIC: [u8; 2] = [0xc1, b'R'];
-const ENVELOPE_HEADER: usize = 10;
-
-/// Wraps an encoded value with the instant it stops being fresh.
-pub(crate) fn wrap_envelope(fresh_until_ms: u64, inner: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(ENVELOPE_HEADER + inner.len());
-    out.extend_from_slice(&ENVELOPE_MAGIC);
-    out.extend_from_slice(&fresh_until_ms.to_be_bytes());
-    out.extend_from_slice(inner);
-    Bytes::from(out)
-}
-
-/// Splits an entry into its freshness deadline (for entries written with a policy) and the
-/// value's own encoding. [`decode`] does this itself, so plain reads see the value.
-pub(crate) fn split_envelope(bytes: &[u8]) -> (Option<u64>, &[u8]) {
-    match bytes.strip_prefix(&ENVELOPE_MAGIC[..]) {
-        Some(rest) if rest.len() >= 8 => {
-            let (deadline, inner) = rest.split_at(8);
-            let mut be = [0u8; 8];
-            be.copy_from_slice(deadline);
-            (Some(u64::from_be_bytes(be)), inner)
-        }
-        _ => (None, bytes),
-    }
-}
-
 /// An integer read back from its ASCII form.
 enum AsciiInt {
     Signed(i64),
@@ -195,9 +154,33 @@ fn parse_ascii_integer(bytes: &[u8]) -> Option<AsciiInt> {
     text.parse::<u64>().ok().map(AsciiInt::Unsigned)
 }
 
-/// Whether `bytes` are a whole integer as stored by [`encode`] (ASCII decimal).
-pub fn is_stored_integer(bytes: &[u8]) -> bool {
-    parse_ascii_integer(bytes).is_some()
+/// The integer stored as ASCII decimal in `bytes`, for a backend's `incr`.
+///
+/// # Errors
+/// [`ErrorKind::NotInteger`] when the bytes are not `-?[0-9]+`; [`ErrorKind::Overflow`] when
+/// they are, but past `i64`.
+pub(crate) fn stored_integer(bytes: &[u8]) -> Result<i64> {
+    match parse_ascii_integer(bytes) {
+        Some(AsciiInt::Signed(n)) => Ok(n),
+        Some(AsciiInt::Unsigned(_)) => Err(Error::new(
+            ErrorKind::Overflow,
+            "the stored integer is out of range",
+        )),
+        None if is_digits(bytes) => Err(Error::new(
+            ErrorKind::Overflow,
+            "the stored integer is out of range",
+        )),
+        None => Err(Error::new(
+            ErrorKind::NotInteger,
+            "the stored value is not an integer",
+        )),
+    }
+}
+
+/// Whether `bytes` are `-?[0-9]+`, whatever their length.
+fn is_digits(bytes: &[u8]) -> bool {
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
 }
 
 /// Rewrites a MessagePack buffer holding exactly one integer as ASCII decimal.
@@ -310,16 +293,39 @@ mod tests {
     }
 
     #[test]
-    fn envelopes_are_transparent_to_decode() {
-        let inner = encode("fresh").unwrap();
-        let wrapped = wrap_envelope(1_700_000_000_000, &inner);
+    fn integers_are_ascii_and_strings_are_not() {
+        assert_eq!(&encode(&42_i64).unwrap()[..], b"42");
+        assert_eq!(&encode(&-7_i8).unwrap()[..], b"-7");
+        let text = encode(&"42").unwrap();
+        assert_ne!(&text[..], b"42");
+        assert_eq!(decode::<String>(&text).unwrap(), "42");
+        assert_eq!(stored_integer(b"-12").unwrap(), -12);
         assert_eq!(
-            split_envelope(&wrapped),
-            (Some(1_700_000_000_000), &inner[..])
+            stored_integer(b"12a").unwrap_err().kind(),
+            ErrorKind::NotInteger
         );
+        assert_eq!(
+            stored_integer(b"").unwrap_err().kind(),
+            ErrorKind::NotInteger
+        );
+        let huge = b"123456789012345678901234567890";
+        assert_eq!(
+            stored_integer(huge).unwrap_err().kind(),
+            ErrorKind::Overflow
+        );
+        assert_eq!(
+            stored_integer(b"18446744073709551615").unwrap_err().kind(),
+            ErrorKind::Overflow
+        );
+    }
+
+    #[test]
+    fn envelopes_are_transparent_to_decode() {
+        use crate::load::envelope::wrap;
+        let inner = encode("fresh").unwrap();
+        let wrapped = wrap(1_700_000_000_000, &inner);
         assert_eq!(decode::<String>(&wrapped).unwrap(), "fresh");
-        assert_eq!(split_envelope(&inner), (None, &inner[..]));
-        assert_eq!(decode::<i64>(&wrap_envelope(1, b"42")).unwrap(), 42);
+        assert_eq!(decode::<i64>(&wrap(1, b"42")).unwrap(), 42);
         assert!(decode::<String>(&[0xc1, b'R', 1]).is_err());
     }
 

@@ -77,6 +77,10 @@ type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
 /// never carries a password. It is cheap to clone, so that one failure can be handed to many
 /// waiters (see [`Cache::get_or_set_with`](crate::Cache::get_or_set_with)).
 ///
+/// `Display` shows this error's own words only; the underlying error is returned by
+/// `source()`, never also printed, so that a reporter walking the chain prints each cause
+/// once. The alternate form, `{:#}`, prints the whole chain on one line.
+///
 /// ```
 /// use cache_api::{Error, ErrorKind};
 ///
@@ -204,7 +208,15 @@ impl fmt::Display for Error {
         if let Some(key) = &self.key {
             write!(f, "of key {key:?} ")?;
         }
-        write!(f, "failed ({}): {}", self.kind, self.message)
+        write!(f, "failed ({}): {}", self.kind, self.message)?;
+        if f.alternate() {
+            let mut cause = std::error::Error::source(self);
+            while let Some(err) = cause {
+                write!(f, ": {err}")?;
+                cause = err.source();
+            }
+        }
+        Ok(())
     }
 }
 
@@ -230,6 +242,18 @@ mod tests {
             err.to_string(),
             "memory get of key \"k1\" failed (decode): invalid type"
         );
+    }
+
+    #[test]
+    fn the_source_is_shown_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let err = Error::new(ErrorKind::Unavailable, "cannot connect").with_source(io);
+        assert!(!err.to_string().contains("refused"));
+        assert_eq!(
+            std::error::Error::source(&err).map(|s| s.to_string()),
+            Some("refused".to_owned())
+        );
+        assert!(format!("{err:#}").ends_with("cannot connect: refused"));
     }
 
     #[test]

@@ -1,32 +1,36 @@
-//! How long an entry lives: [`Timeout`] for callers, [`Expiry`] for backends.
+//! How long an entry lives: [`Ttl`] for callers, [`Expiry`] for backends, and the one rule
+//! that turns the first into the second.
 
 use std::time::Duration;
 
-/// The timeout a caller gives to a write, in Django's terms.
+/// How long an entry lives, as a caller gives it to a write (Django's `timeout=`).
 ///
 /// | Django            | here                        |
 /// |-------------------|-----------------------------|
-/// | argument omitted  | [`Timeout::Default`]        |
-/// | `timeout=None`    | [`Timeout::Never`]          |
-/// | `timeout=0`       | `Timeout::After(Duration::ZERO)`: not stored / expire now |
-/// | `timeout=60`      | `Timeout::After(Duration::from_secs(60))` |
+/// | argument omitted  | [`Ttl::Default`]            |
+/// | `timeout=None`    | [`Ttl::Never`]              |
+/// | `timeout=0`       | `Ttl::After(Duration::ZERO)`: not stored / expire now |
+/// | `timeout=60`      | `Ttl::After(Duration::from_secs(60))` |
 ///
 /// Durations have millisecond precision: a non-zero duration shorter than a millisecond is
 /// rounded up to one millisecond, never down to "expire now".
 ///
+/// The name is `Ttl`, not Django's `timeout`, because in this library a *timeout* is always a
+/// limit on waiting (a connection, a loader), never an entry's lifetime.
+///
 /// ```
 /// use std::time::Duration;
-/// use cache_api::Timeout;
+/// use cache_api::Ttl;
 ///
-/// let t: Timeout = Duration::from_secs(60).into();
-/// assert_eq!(t, Timeout::After(Duration::from_secs(60)));
-/// assert_eq!(Timeout::secs(0), Timeout::After(Duration::ZERO));
-/// assert!(Timeout::default().is_default());
+/// let t: Ttl = Duration::from_secs(60).into();
+/// assert_eq!(t, Ttl::After(Duration::from_secs(60)));
+/// assert_eq!(Ttl::secs(0), Ttl::After(Duration::ZERO));
+/// assert!(Ttl::default().is_default());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub enum Timeout {
-    /// The cache's default timeout (300 s unless the builder says otherwise).
+pub enum Ttl {
+    /// The cache's default TTL (300 s unless the builder says otherwise).
     #[default]
     Default,
     /// Never expire.
@@ -35,55 +39,56 @@ pub enum Timeout {
     After(Duration),
 }
 
-impl Timeout {
-    /// A timeout of `secs` seconds; `0` means "do not store".
+impl Ttl {
+    /// A TTL of `secs` seconds; `0` means "do not store".
     pub const fn secs(secs: u64) -> Self {
-        Timeout::After(Duration::from_secs(secs))
+        Ttl::After(Duration::from_secs(secs))
     }
 
-    /// A timeout of `millis` milliseconds; `0` means "do not store".
+    /// A TTL of `millis` milliseconds; `0` means "do not store".
     pub const fn millis(millis: u64) -> Self {
-        Timeout::After(Duration::from_millis(millis))
+        Ttl::After(Duration::from_millis(millis))
     }
 
-    /// Whether this is [`Timeout::Default`].
+    /// Whether this is [`Ttl::Default`].
     pub const fn is_default(&self) -> bool {
-        matches!(self, Timeout::Default)
+        matches!(self, Ttl::Default)
     }
 
-    /// Resolves [`Timeout::Default`] against the cache's default (itself resolved).
+    /// What a write with this TTL does, [`Ttl::Default`] standing for `default`.
     ///
-    /// Returns `None` for "expire now" (a zero duration), `Some(expiry)` otherwise.
-    pub fn resolve(self, default: Option<Expiry>) -> Option<Expiry> {
+    /// This is the one place where a zero duration becomes "expire now".
+    pub(crate) fn lifetime(self, default: Lifetime) -> Lifetime {
         match self {
-            Timeout::Default => default,
-            Timeout::Never => Some(Expiry::Never),
-            Timeout::After(d) => Expiry::after(d),
+            Ttl::Default => default,
+            Ttl::Never => Lifetime::Keep(Expiry::Never),
+            Ttl::After(d) => Lifetime::after(d),
         }
     }
 }
 
-impl From<Duration> for Timeout {
+impl From<Duration> for Ttl {
     fn from(d: Duration) -> Self {
-        Timeout::After(d)
+        Ttl::After(d)
     }
 }
 
-/// The expiry a backend applies to an entry: the caller's [`Timeout`] once resolved.
+/// The expiry a backend applies to an entry: never, or after at least one millisecond.
 ///
 /// A backend never receives a zero duration: the [`Cache`](crate::Cache) handle turns
-/// "expire now" into a delete (or into nothing, for `add`).
+/// "expire now" into a delete (or into nothing, for `add`) before calling it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Expiry {
     /// Keep the entry until it is deleted or evicted.
     Never,
-    /// Expire after this long (at least one millisecond).
+    /// Expire after this long (at least one millisecond, whole milliseconds).
     After(Duration),
 }
 
 impl Expiry {
-    /// An expiry of `d`, rounded up to whole milliseconds; `None` when `d` is zero.
+    /// An expiry of `d`, rounded up to whole milliseconds; `None` when `d` is zero, which is
+    /// not an expiry but "expire now".
     pub fn after(d: Duration) -> Option<Expiry> {
         if d.is_zero() {
             return None;
@@ -98,6 +103,26 @@ impl Expiry {
         match self {
             Expiry::Never => None,
             Expiry::After(d) => Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+}
+
+/// What a write does with its entry once its TTL is resolved: keep it for an [`Expiry`], or
+/// expire it now (Django's `timeout=0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lifetime {
+    /// Store the entry with this expiry.
+    Keep(Expiry),
+    /// Store nothing, and remove what is there.
+    ExpireNow,
+}
+
+impl Lifetime {
+    /// A lifetime of `d`: zero is "expire now".
+    pub(crate) fn after(d: Duration) -> Lifetime {
+        match Expiry::after(d) {
+            Some(expiry) => Lifetime::Keep(expiry),
+            None => Lifetime::ExpireNow,
         }
     }
 }
@@ -129,17 +154,22 @@ impl KeyTtl {
 mod tests {
     use super::*;
 
+    const FIVE_MIN: Lifetime = Lifetime::Keep(Expiry::After(Duration::from_secs(300)));
+
     #[test]
-    fn zero_resolves_to_expire_now() {
-        assert_eq!(Timeout::secs(0).resolve(Some(Expiry::Never)), None);
+    fn zero_is_expire_now() {
+        assert_eq!(Ttl::secs(0).lifetime(FIVE_MIN), Lifetime::ExpireNow);
+        assert_eq!(Expiry::after(Duration::ZERO), None);
     }
 
     #[test]
-    fn default_resolves_to_the_caches_default() {
-        let d = Expiry::After(Duration::from_secs(300));
-        assert_eq!(Timeout::Default.resolve(Some(d)), Some(d));
-        assert_eq!(Timeout::Default.resolve(None), None);
-        assert_eq!(Timeout::Never.resolve(Some(d)), Some(Expiry::Never));
+    fn default_stands_for_the_caches_default() {
+        assert_eq!(Ttl::Default.lifetime(FIVE_MIN), FIVE_MIN);
+        assert_eq!(
+            Ttl::Default.lifetime(Lifetime::ExpireNow),
+            Lifetime::ExpireNow
+        );
+        assert_eq!(Ttl::Never.lifetime(FIVE_MIN), Lifetime::Keep(Expiry::Never));
     }
 
     #[test]

@@ -134,18 +134,6 @@ impl KeyMaker {
     }
 }
 
-/// Django's default key function: `"{prefix}:{version}:{key}"`.
-///
-/// ```
-/// assert_eq!(
-///     cache_api::make_key("wheel_analyzer", 1, "alphavantage:earnings:AAPL"),
-///     "wheel_analyzer:1:alphavantage:earnings:AAPL"
-/// );
-/// ```
-pub fn make_key(prefix: &str, version: i64, key: &str) -> String {
-    format!("{prefix}:{version}:{key}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,7 +145,12 @@ mod tests {
             maker.make("earnings:AAPL", &KeyPolicy::default()).unwrap(),
             "wheel_analyzer:1:alphavantage:earnings:AAPL"
         );
-        assert_eq!(make_key("", 1, "k"), ":1:k");
+        assert_eq!(
+            KeyMaker::new("", 1, "")
+                .make("k", &KeyPolicy::default())
+                .unwrap(),
+            ":1:k"
+        );
     }
 
     #[test]

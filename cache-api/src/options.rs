@@ -1,64 +1,58 @@
-//! Per-call options of the [`Cache`](crate::Cache) handle's `_opts` methods.
+//! [`WriteOptions`]: the per-call options of the writing `_opts` methods.
 
 use std::time::Duration;
 
-use crate::Timeout;
+use crate::Ttl;
 
-/// Options of one call: Django's `timeout=` and `version=` arguments.
+/// Options of one write: Django's `timeout=` argument, as a [`Ttl`].
 ///
-/// Anything that converts into a [`Timeout`] converts into `CallOptions` too, so the common
-/// case reads like Django:
+/// A version other than the cache's is not a per-call option: take a view with
+/// [`Cache::with_version`](crate::Cache::with_version). Anything that converts into a
+/// [`Ttl`] converts into `WriteOptions` too, so the common case reads like Django:
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> cache_api::Result<()> {
 /// use std::time::Duration;
-/// use cache_api::{CallOptions, Timeout};
+/// use cache_api::{Ttl, WriteOptions};
 ///
 /// let cache = cache_memory::MemoryBackend::new().cache();
 /// cache.set_opts("a", &1, Duration::from_secs(60)).await?;
-/// cache.set_opts("b", &2, Timeout::Never).await?;
-/// cache.set_opts("c", &3, CallOptions::new().with_version(2)).await?;
-/// assert_eq!(cache.get_opts::<i32>("c", CallOptions::new().with_version(2)).await?, Some(3));
-/// assert_eq!(cache.get::<i32>("c").await?, None);
+/// cache.set_opts("b", &2, Ttl::Never).await?;
+/// cache.set_opts("c", &3, WriteOptions::new().with_ttl(Ttl::secs(30))).await?;
+/// cache.with_version(2).set("d", &4).await?;
+/// assert_eq!(cache.with_version(2).get::<i32>("d").await?, Some(4));
+/// assert_eq!(cache.get::<i32>("d").await?, None);
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct CallOptions {
-    /// The timeout of a write (`touch` included); ignored by reads.
-    pub timeout: Timeout,
-    /// The version to use instead of the cache's own.
-    pub version: Option<i64>,
+pub struct WriteOptions {
+    /// How long the written entry lives.
+    pub ttl: Ttl,
 }
 
-impl CallOptions {
-    /// The cache's default timeout and version.
+impl WriteOptions {
+    /// The cache's default TTL.
     pub fn new() -> Self {
-        CallOptions::default()
+        WriteOptions::default()
     }
 
-    /// Sets the timeout.
-    pub fn with_timeout(mut self, timeout: impl Into<Timeout>) -> Self {
-        self.timeout = timeout.into();
-        self
-    }
-
-    /// Sets the version.
-    pub fn with_version(mut self, version: i64) -> Self {
-        self.version = Some(version);
+    /// Sets the TTL.
+    pub fn with_ttl(mut self, ttl: impl Into<Ttl>) -> Self {
+        self.ttl = ttl.into();
         self
     }
 }
 
-impl From<Timeout> for CallOptions {
-    fn from(timeout: Timeout) -> Self {
-        CallOptions::new().with_timeout(timeout)
+impl From<Ttl> for WriteOptions {
+    fn from(ttl: Ttl) -> Self {
+        WriteOptions::new().with_ttl(ttl)
     }
 }
 
-impl From<Duration> for CallOptions {
-    fn from(timeout: Duration) -> Self {
-        CallOptions::new().with_timeout(timeout)
+impl From<Duration> for WriteOptions {
+    fn from(ttl: Duration) -> Self {
+        WriteOptions::new().with_ttl(ttl)
     }
 }

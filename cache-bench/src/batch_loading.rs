@@ -92,7 +92,7 @@ pub(crate) async fn measure(cache: &Cache, batches: usize) -> Result<BatchLoadin
         cache.delete_many(&other).await?;
     }
     Ok(BatchLoading {
-        backend: cache.backend_name(),
+        backend: cache.backend().name(),
         batches,
         many_p50_ns: p50(many),
         singles_p50_ns: p50(singles),

@@ -232,7 +232,7 @@ pub(crate) async fn run(options: &Options) -> Result<Results> {
     let mut batch_loading = Vec::new();
     for subject in &subjects {
         if let Subject::Ours { cache, .. } = subject {
-            eprintln!("batch loading on {}", cache.backend_name());
+            eprintln!("batch loading on {}", cache.backend().name());
             batch_loading.push(
                 crate::batch_loading::measure(cache, crate::batch_loading::batches(options.quick))
                     .await?,
@@ -333,12 +333,12 @@ fn codec_cost(fixture: &Fixture) -> Result<CodecCost> {
     for _ in 0..6 {
         let start = Instant::now();
         for _ in 0..rounds {
-            black_box(cache_api::codec::encode(black_box(&fixture.payload))?);
+            black_box(rmp_serde::to_vec_named(black_box(&fixture.payload))?);
         }
         encode_ns = encode_ns.min(start.elapsed().as_nanos() as f64 / f64::from(rounds));
         let start = Instant::now();
         for _ in 0..rounds {
-            black_box(cache_api::codec::decode::<Payload>(black_box(
+            black_box(rmp_serde::from_slice::<Payload>(black_box(
                 &fixture.encoded,
             ))?);
         }

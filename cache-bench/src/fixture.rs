@@ -102,7 +102,7 @@ impl Payload {
             let payload = Payload {
                 data: "x".repeat(len),
             };
-            let encoded = cache_api::codec::encode(&payload)?;
+            let encoded = Bytes::from(rmp_serde::to_vec_named(&payload)?);
             if encoded.len() == size {
                 return Ok((payload, encoded));
             }
@@ -197,10 +197,7 @@ mod tests {
         for size in [100, 10 * 1024] {
             let (payload, encoded) = Payload::of_encoded_size(size).unwrap();
             assert_eq!(encoded.len(), size);
-            assert_eq!(
-                cache_api::codec::decode::<Payload>(&encoded).unwrap(),
-                payload
-            );
+            assert_eq!(rmp_serde::from_slice::<Payload>(&encoded).unwrap(), payload);
         }
     }
 
@@ -216,9 +213,14 @@ mod tests {
     #[test]
     fn keys_compose_like_cache_api() {
         assert_eq!(compose("br:1:", "k7"), "br:1:k7");
+        let cache = cache_memory::MemoryBackend::new()
+            .cache_builder()
+            .with_prefix(OURS_PREFIX)
+            .build()
+            .unwrap();
         assert_eq!(
             compose(&format!("{OURS_PREFIX}:1:"), "k7"),
-            cache_api::make_key(OURS_PREFIX, 1, "k7")
+            cache.make_key("k7").unwrap()
         );
     }
 }

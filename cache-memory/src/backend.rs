@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
 
 use cache_api::{
     async_trait, Bytes, Cache, CacheBackend, CacheBuilder, Error, ErrorKind, Expiry, KeyTtl,
@@ -10,6 +9,7 @@ use cache_api::{
 };
 use moka::future::Cache as MokaCache;
 use moka::ops::compute::Op;
+use tokio::time::Instant;
 
 use crate::entry::{deadline, Entry};
 use crate::MemoryBackendBuilder;
@@ -18,8 +18,9 @@ use crate::MemoryBackendBuilder;
 ///
 /// It stores the same encoded bytes as the Redis backend, so a value that fails to encode or
 /// decode fails on both, and it answers every operation of the contract the same way: expiry
-/// per entry (checked on every read, before eviction), atomic `incr` that keeps the expiry,
-/// `add` over an expired entry, and `clear` limited to a prefix.
+/// per entry (checked on every read, before eviction, on Tokio's clock, so that tests with
+/// paused time can expire entries), atomic `incr` that keeps the expiry, `add` over an
+/// expired entry, and `clear` limited to a prefix.
 ///
 /// Clones share one store, like Django's `LocMemCache` handles that name the same
 /// `LOCATION`: several [`Cache`] handles (other prefixes, other versions) can live in it.
@@ -139,19 +140,6 @@ impl MemoryBackend {
     }
 }
 
-fn parse_integer(bytes: &[u8]) -> Result<i64> {
-    if !cache_api::codec::is_stored_integer(bytes) {
-        return Err(Error::new(
-            ErrorKind::NotInteger,
-            "the stored value is not an integer",
-        ));
-    }
-    std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .ok_or_else(|| Error::new(ErrorKind::Overflow, "the stored integer is out of range"))
-}
-
 #[async_trait]
 impl CacheBackend for MemoryBackend {
     fn name(&self) -> &'static str {
@@ -187,6 +175,30 @@ impl CacheBackend for MemoryBackend {
             }
         })
         .await
+    }
+
+    async fn add_or_get(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<Option<Bytes>> {
+        self.compute(key, move |live, now| match live {
+            Some(entry) => (Op::Nop, Ok(Some(entry.value.clone()))),
+            None => (Op::Put(Entry::new(value, expiry, now)), Ok(None)),
+        })
+        .await
+    }
+
+    async fn get_with_expiry(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+        let now = Instant::now();
+        let entry = self.store.get(key).await;
+        Ok(entry.and_then(|e| e.expiry(now).map(|expiry| (e.value, expiry))))
+    }
+
+    async fn get_many_with_expiry(&self, keys: &[String]) -> Result<Vec<Option<(Bytes, Expiry)>>> {
+        let now = Instant::now();
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let entry = self.store.get(key).await;
+            out.push(entry.and_then(|e| e.expiry(now).map(|expiry| (e.value, expiry))));
+        }
+        Ok(out)
     }
 
     async fn set_many(&self, entries: &[(String, Bytes)], expiry: Expiry) -> Result<Vec<usize>> {
@@ -243,7 +255,7 @@ impl CacheBackend for MemoryBackend {
                     Err(Error::new(ErrorKind::NotFound, "key does not exist")),
                 );
             };
-            let next = parse_integer(&entry.value).and_then(|n| {
+            let next = cache_api::parse_stored_integer(&entry.value).and_then(|n| {
                 n.checked_add(delta)
                     .ok_or_else(|| Error::new(ErrorKind::Overflow, "increment would overflow i64"))
             });

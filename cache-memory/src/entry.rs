@@ -1,8 +1,9 @@
 //! What the memory backend stores per key: the encoded bytes and their deadline.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cache_api::{Bytes, Expiry, KeyTtl};
+use tokio::time::Instant;
 
 /// One stored value.
 #[derive(Debug, Clone)]
@@ -23,6 +24,14 @@ impl Entry {
     /// moka evicts anything).
     pub(crate) fn is_live(&self, now: Instant) -> bool {
         self.expires_at.is_none_or(|at| at > now)
+    }
+
+    /// The entry's remaining life, `None` when it has expired at `now`.
+    pub(crate) fn expiry(&self, now: Instant) -> Option<Expiry> {
+        match self.expires_at {
+            None => Some(Expiry::Never),
+            Some(at) => Expiry::after(at.saturating_duration_since(now)),
+        }
     }
 
     pub(crate) fn ttl(&self, now: Instant) -> KeyTtl {
@@ -47,12 +56,15 @@ pub(crate) fn deadline(expiry: Expiry, now: Instant) -> Option<Instant> {
     }
 }
 
-/// Tells moka when each entry expires: at its own deadline.
+/// Tells moka when each entry expires: at its own deadline, on Tokio's clock (so that a test
+/// with paused time sees entries expire when it advances the clock; moka then evicts them
+/// later, on its own clock, and reads never return them meanwhile).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct EntryExpiry;
 
 impl EntryExpiry {
-    fn remaining(entry: &Entry, now: Instant) -> Option<Duration> {
+    fn remaining(entry: &Entry) -> Option<Duration> {
+        let now = Instant::now();
         entry.expires_at.map(|at| at.saturating_duration_since(now))
     }
 }
@@ -62,18 +74,18 @@ impl moka::Expiry<String, Entry> for EntryExpiry {
         &self,
         _key: &String,
         value: &Entry,
-        created_at: Instant,
+        _created_at: std::time::Instant,
     ) -> Option<Duration> {
-        Self::remaining(value, created_at)
+        Self::remaining(value)
     }
 
     fn expire_after_update(
         &self,
         _key: &String,
         value: &Entry,
-        updated_at: Instant,
+        _updated_at: std::time::Instant,
         _duration_until_expiry: Option<Duration>,
     ) -> Option<Duration> {
-        Self::remaining(value, updated_at)
+        Self::remaining(value)
     }
 }

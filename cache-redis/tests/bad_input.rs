@@ -15,8 +15,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use cache_api::{
-    codec, Bytes, Cache, CacheBackend, DynCacheBackend, Error, ErrorKind, Expiry, KeyPolicy,
-    SetOptions,
+    Bytes, Cache, CacheBackend, DynCacheBackend, Error, ErrorKind, Expiry, KeyPolicy, SetOptions,
 };
 use cache_memory::MemoryBackend;
 use cache_redis::RedisBackend;
@@ -178,7 +177,7 @@ fn cases() -> Vec<Case> {
     let len250 = "k".repeat(250 - HEAD_LEN);
     let len251 = "k".repeat(251 - HEAD_LEN);
     let big = "x".repeat(MAX_VALUE + 100);
-    let enc = |v: &str| codec::encode(v).unwrap().to_vec();
+    let enc = |v: &str| rmp_serde::to_vec(v).unwrap();
     let n = Setup::Nothing;
     vec![
         case("empty key", n.clone(), Get(s("")), Some(InvalidKey)),

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cache_api::{codec, Cache, Error, ErrorKind};
+use cache_api::{Cache, Error, ErrorKind};
 use cache_redis::RedisBackend;
 use cache_test_support::RedisServer;
 
@@ -507,7 +507,7 @@ async fn acknowledged_sets_survive_killed_connections() {
             .await
             .unwrap();
         for ((key, value), stored) in chunk.iter().zip(stored) {
-            let read = stored.map(|b| codec::decode::<String>(&b).unwrap());
+            let read = stored.map(|b| rmp_serde::from_slice::<String>(&b).unwrap());
             if read.as_deref() != Some(value.as_str()) {
                 missing.push((key.clone(), read));
             }
@@ -555,7 +555,7 @@ async fn set_many_reports_exactly_the_refused_keys() {
             .await
             .unwrap();
         match stored {
-            Some(bytes) => assert_eq!(codec::decode::<String>(&bytes).unwrap(), *value),
+            Some(bytes) => assert_eq!(rmp_serde::from_slice::<String>(&bytes).unwrap(), *value),
             None => not_stored.push(key.clone()),
         }
     }

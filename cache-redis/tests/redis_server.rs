@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cache_api::{codec, Bytes, CacheBackend, ErrorKind, Expiry, KeyTtl, SetOptions};
+use cache_api::{Bytes, CacheBackend, ErrorKind, Expiry, KeyTtl, SetOptions};
 use cache_memory::MemoryBackend;
 use cache_redis::RedisBackend;
 use cache_test_support::RedisServer;
@@ -170,7 +170,10 @@ async fn keys_and_ttls_as_stored() {
     let mut conn = raw(&server.url()).await;
     let key = "wheel_analyzer:1:alphavantage:earnings:AAPL";
     let stored: Option<Vec<u8>> = raw_cmd(&mut conn, &["GET", key]).await;
-    assert_eq!(stored.as_deref(), Some(&codec::encode(&value).unwrap()[..]));
+    assert_eq!(
+        stored.as_deref(),
+        Some(&rmp_serde::to_vec_named(&value).unwrap()[..])
+    );
     let pttl: i64 = raw_cmd(&mut conn, &["PTTL", key]).await;
     assert!(
         (604_800_000 - 10_000..=604_800_000).contains(&pttl),
@@ -609,10 +612,7 @@ async fn resp3_connections_behave_the_same() {
         .await
         .unwrap();
     assert_eq!(many.len(), 1);
-    assert!(cache
-        .touch_opts("s", cache_api::Timeout::Never)
-        .await
-        .unwrap());
+    assert!(cache.touch_opts("s", cache_api::Ttl::Never).await.unwrap());
     assert_eq!(cache.ttl("s").await.unwrap(), KeyTtl::Persistent);
     assert_eq!(cache.ttl("missing").await.unwrap(), KeyTtl::Missing);
     assert!(cache.delete("s").await.unwrap());

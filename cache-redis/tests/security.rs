@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use cache_api::{Cache, ErrorKind, Timeout};
+use cache_api::{Cache, ErrorKind, Ttl};
 use cache_redis::{RedisBackend, RedisBackendBuilder};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -411,7 +411,7 @@ async fn acl_user_limited_to_the_cache_key_pattern() {
     );
     assert!(cache.has_key("m1").await.unwrap());
     assert!(cache.touch("m1").await.unwrap());
-    assert!(cache.touch_opts("m1", Timeout::Never).await.unwrap());
+    assert!(cache.touch_opts("m1", Ttl::Never).await.unwrap());
     cache.ttl("m1").await.unwrap();
     assert_eq!(cache.incr_version("m2").await.unwrap(), 2);
     assert_eq!(cache.get_or_set("g", 5).await.unwrap(), 5);

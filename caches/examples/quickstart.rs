@@ -31,7 +31,7 @@ async fn main() -> caches::Result<()> {
     let cache = config.build().await?;
     println!(
         "backend: {} ({})",
-        cache.backend_name(),
+        cache.backend().name(),
         caches::redact_url(&url)
     );
 

@@ -115,7 +115,7 @@ async fn main() -> caches::Result<()> {
     let cache = config.build().await?;
     println!(
         "backend {} at {}; keys look like {}",
-        cache.backend_name(),
+        cache.backend().name(),
         caches::redact_url(&url),
         cache.namespace("alphavantage").make_key("earnings:AAPL")?
     );

@@ -273,7 +273,7 @@ impl CacheConfig {
             .with_prefix(self.prefix.clone())
             .with_version(self.version.unwrap_or(1));
         if let Some(t) = &self.default_timeout {
-            builder = builder.with_default_timeout(t.to_timeout("default_timeout")?);
+            builder = builder.with_default_ttl(t.to_ttl("default_timeout")?);
         }
         let mut policy = if self.relaxed_keys {
             KeyPolicy::relaxed()
@@ -434,7 +434,7 @@ mod tests {
             .build()
             .await
             .unwrap();
-        assert!(cache.is_fail_open());
+        assert!(format!("{cache:?}").contains("fail_open: true"));
     }
 
     #[tokio::test]

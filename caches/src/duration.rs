@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cache_api::{Error, ErrorKind, Result, Timeout};
+use cache_api::{Error, ErrorKind, Result, Ttl};
 use serde::Deserialize;
 
 /// A duration as found in a TOML file, an environment variable or a URL query.
@@ -16,11 +16,11 @@ pub enum DurationValue {
 }
 
 impl DurationValue {
-    /// The value as a cache timeout: `never` is [`Timeout::Never`], `0` stores nothing.
-    pub fn to_timeout(&self, option: &str) -> Result<Timeout> {
+    /// The value as a cache timeout: `never` is [`Ttl::Never`], `0` stores nothing.
+    pub fn to_ttl(&self, option: &str) -> Result<Ttl> {
         match self {
-            DurationValue::Text(t) if is_never(t) => Ok(Timeout::Never),
-            other => other.to_duration(option).map(Timeout::After),
+            DurationValue::Text(t) if is_never(t) => Ok(Ttl::Never),
+            other => other.to_duration(option).map(Ttl::After),
         }
     }
 
@@ -96,8 +96,8 @@ mod tests {
             text("1.5h").to_duration("t").unwrap(),
             Duration::from_secs(5400)
         );
-        assert_eq!(text("never").to_timeout("t").unwrap(), Timeout::Never);
-        assert_eq!(text("0").to_timeout("t").unwrap(), Timeout::secs(0));
+        assert_eq!(text("never").to_ttl("t").unwrap(), Ttl::Never);
+        assert_eq!(text("0").to_ttl("t").unwrap(), Ttl::secs(0));
     }
 
     #[test]

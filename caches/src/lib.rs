@@ -29,7 +29,7 @@ pub use cache_redis::{RedisBackend, RedisBackendBuilder};
 /// # async fn main() -> caches::Result<()> {
 /// let cache = caches::from_url("memory://?prefix=wheel_analyzer&default_timeout=45m").await?;
 /// cache.set("scanner:last_run", "now").await?;
-/// assert_eq!(cache.backend_name(), "memory");
+/// assert_eq!(cache.backend().name(), "memory");
 /// # Ok(()) }
 /// ```
 ///

@@ -22,7 +22,7 @@ pub fn record_metrics(name: &str, cache: &Cache) {
     let stats = cache.stats();
     let labels = [
         ("cache", name.to_owned()),
-        ("backend", cache.backend_name().to_owned()),
+        ("backend", cache.backend().name().to_owned()),
     ];
     metrics::counter!("cache_hits_total", &labels).absolute(stats.hits);
     metrics::counter!("cache_misses_total", &labels).absolute(stats.misses);

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use caches::{Cache, ErrorKind, KeyTtl, Timeout};
+use caches::{Cache, ErrorKind, KeyTtl, Ttl};
 
 /// Application code: knows nothing of the backend.
 async fn application(cache: &Cache) -> caches::Result<Vec<String>> {
@@ -30,7 +30,7 @@ async fn application(cache: &Cache) -> caches::Result<Vec<String>> {
     log.push(format!("again {again:?}"));
     scanner.set("last_run", "2025-11-10T14:00:00Z").await?;
     scanner
-        .set_opts("put_AAPL", &(145.0, 2.5), Timeout::Never)
+        .set_opts("put_AAPL", &(145.0, 2.5), Ttl::Never)
         .await?;
     log.push(format!("ttl {:?}", scanner.ttl("put_AAPL").await?));
     let ttl = scanner.ttl("last_run").await?;
@@ -69,8 +69,8 @@ async fn the_same_code_gives_the_same_results_on_memory_and_redis() {
     let redis = caches::from_url(&format!("{redis_url}/0?{options}&connect_timeout=5s"))
         .await
         .unwrap();
-    assert_eq!(memory.backend_name(), "memory");
-    assert_eq!(redis.backend_name(), "redis");
+    assert_eq!(memory.backend().name(), "memory");
+    assert_eq!(redis.backend().name(), "redis");
     let on_memory = application(&memory).await.unwrap();
     let on_redis = application(&redis).await.unwrap();
     assert_eq!(on_memory, on_redis);
@@ -105,8 +105,8 @@ async fn named_caches_from_toml_over_both_backends() {
         .unwrap();
     let default = caches.default_cache().unwrap();
     let local = caches.get("local").unwrap();
-    assert_eq!(default.backend_name(), "redis");
-    assert_eq!(local.backend_name(), "memory");
+    assert_eq!(default.backend().name(), "redis");
+    assert_eq!(local.backend().name(), "memory");
     default.set("k", "v").await.unwrap();
     assert_eq!(
         default.get::<String>("k").await.unwrap().as_deref(),

@@ -129,6 +129,15 @@ macro_rules! conformance_suite {
             policy_reloads_undecodable_values_when_asked,
             get_or_set_many_loads_missing_keys_once,
             get_or_set_many_joins_running_loads_and_reports_failures,
+            // First writer wins; followers take over.
+            add_or_get_is_first_writer_wins,
+            get_with_expiry_answers_the_remaining_life,
+            get_or_set_with_racing_writer_wins,
+            every_loader_lets_a_racing_writer_win,
+            get_or_set_many_takes_over_from_a_cancelled_leader,
+            get_or_set_many_takes_over_from_a_panicking_leader,
+            policy_panicking_loader_releases_its_lease,
+            policy_follower_takes_over_after_the_lease,
         );
     };
 }

@@ -74,9 +74,7 @@ pub async fn incr_keeps_expiry(h: &Harness) -> Result<()> {
         remaining.is_some_and(|d| d > Duration::from_secs(90) && d <= Duration::from_secs(100)),
         "remaining {remaining:?}"
     );
-    cache
-        .set_opts("forever", &1, cache_api::Timeout::Never)
-        .await?;
+    cache.set_opts("forever", &1, cache_api::Ttl::Never).await?;
     cache.incr("forever", 1).await?;
     assert_eq!(cache.ttl("forever").await?, cache_api::KeyTtl::Persistent);
     cache.set_opts("short", &1, super::SHORT).await?;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cache_api::{CallOptions, KeyTtl, Result, Timeout};
+use cache_api::{KeyTtl, Result, Ttl};
 
 use super::{sleep_past_short, SHORT};
 use crate::Harness;
@@ -68,21 +68,21 @@ pub async fn long_timeout(h: &Harness) -> Result<()> {
     Ok(())
 }
 
-/// `Timeout::Never` keeps keys forever, for every write (Django's `test_forever_timeout`).
+/// `Ttl::Never` keeps keys forever, for every write (Django's `test_forever_timeout`).
 pub async fn never_timeout(h: &Harness) -> Result<()> {
     let cache = h.cache();
-    cache.set_opts("key1", "eggs", Timeout::Never).await?;
+    cache.set_opts("key1", "eggs", Ttl::Never).await?;
     assert_eq!(cache.ttl("key1").await?, KeyTtl::Persistent);
-    assert!(cache.add_opts("key2", "ham", Timeout::Never).await?);
+    assert!(cache.add_opts("key2", "ham", Ttl::Never).await?);
     assert_eq!(cache.ttl("key2").await?, KeyTtl::Persistent);
     cache
         .set_many_opts(
             [("key3", "sausage"), ("key4", "lobster bisque")],
-            Timeout::Never,
+            Ttl::Never,
         )
         .await?;
     assert_eq!(cache.ttl("key4").await?, KeyTtl::Persistent);
-    let forever = h.builder().with_default_timeout(Timeout::Never).build()?;
+    let forever = h.builder().with_default_ttl(Ttl::Never).build()?;
     forever.set("default_forever", &1).await?;
     assert_eq!(forever.ttl("default_forever").await?, KeyTtl::Persistent);
     Ok(())
@@ -113,13 +113,11 @@ pub async fn sub_millisecond_timeout_is_not_zero(h: &Harness) -> Result<()> {
 pub async fn default_timeout_and_never_are_different(h: &Harness) -> Result<()> {
     let cache = h
         .builder()
-        .with_default_timeout(Duration::from_secs(60))
+        .with_default_ttl(Duration::from_secs(60))
         .build()?;
     cache.set("default", &1).await?;
-    cache.set_opts("never", &1, Timeout::Never).await?;
-    cache
-        .set_opts("explicit_default", &1, Timeout::Default)
-        .await?;
+    cache.set_opts("never", &1, Ttl::Never).await?;
+    cache.set_opts("explicit_default", &1, Ttl::Default).await?;
     assert_remaining_between(
         cache.ttl("default").await?,
         Duration::from_secs(50),
@@ -158,7 +156,7 @@ pub async fn touch_extends_expiry(h: &Harness) -> Result<()> {
 pub async fn touch_missing_key(h: &Harness) -> Result<()> {
     let cache = h.cache();
     assert!(!cache.touch("nonexistent").await?);
-    assert!(!cache.touch_opts("nonexistent", Timeout::Never).await?);
+    assert!(!cache.touch_opts("nonexistent", Ttl::Never).await?);
     assert!(!cache.has_key("nonexistent").await?);
     cache.set_opts("expired", &1, SHORT).await?;
     sleep_past_short().await;
@@ -171,9 +169,9 @@ pub async fn touch_missing_key(h: &Harness) -> Result<()> {
 pub async fn touch_default_resets_expiry(h: &Harness) -> Result<()> {
     let cache = h
         .builder()
-        .with_default_timeout(Duration::from_secs(60))
+        .with_default_ttl(Duration::from_secs(60))
         .build()?;
-    cache.set_opts("k", "v", Timeout::Never).await?;
+    cache.set_opts("k", "v", Ttl::Never).await?;
     assert!(cache.touch("k").await?);
     assert_remaining_between(
         cache.ttl("k").await?,
@@ -183,16 +181,16 @@ pub async fn touch_default_resets_expiry(h: &Harness) -> Result<()> {
     Ok(())
 }
 
-/// `touch` with `Timeout::Never` makes the key permanent.
+/// `touch` with `Ttl::Never` makes the key permanent.
 pub async fn touch_never_makes_key_permanent(h: &Harness) -> Result<()> {
     let cache = h.cache();
     cache.set_opts("k", "v", SHORT).await?;
-    assert!(cache.touch_opts("k", Timeout::Never).await?);
+    assert!(cache.touch_opts("k", Ttl::Never).await?);
     sleep_past_short().await;
     assert!(cache.has_key("k").await?);
     assert_eq!(cache.ttl("k").await?, KeyTtl::Persistent);
     // Already permanent: touch still answers that the key exists.
-    assert!(cache.touch_opts("k", Timeout::Never).await?);
+    assert!(cache.touch_opts("k", Ttl::Never).await?);
     Ok(())
 }
 
@@ -200,9 +198,9 @@ pub async fn touch_never_makes_key_permanent(h: &Harness) -> Result<()> {
 pub async fn touch_zero_deletes(h: &Harness) -> Result<()> {
     let cache = h.cache();
     cache.set("k", "v").await?;
-    assert!(cache.touch_opts("k", Timeout::secs(0)).await?);
+    assert!(cache.touch_opts("k", Ttl::secs(0)).await?);
     assert!(!cache.has_key("k").await?);
-    assert!(!cache.touch_opts("k", Timeout::secs(0)).await?);
+    assert!(!cache.touch_opts("k", Ttl::secs(0)).await?);
     Ok(())
 }
 
@@ -210,7 +208,7 @@ pub async fn touch_zero_deletes(h: &Harness) -> Result<()> {
 pub async fn ttl_reports_missing_persistent_and_expiring(h: &Harness) -> Result<()> {
     let cache = h.cache();
     assert_eq!(cache.ttl("missing").await?, KeyTtl::Missing);
-    cache.set_opts("forever", &1, Timeout::Never).await?;
+    cache.set_opts("forever", &1, Ttl::Never).await?;
     assert_eq!(cache.ttl("forever").await?, KeyTtl::Persistent);
     cache
         .set_opts("minute", &1, Duration::from_secs(60))
@@ -223,11 +221,6 @@ pub async fn ttl_reports_missing_persistent_and_expiring(h: &Harness) -> Result<
     cache.set_opts("short", &1, SHORT).await?;
     sleep_past_short().await;
     assert_eq!(cache.ttl("short").await?, KeyTtl::Missing);
-    assert_eq!(
-        cache
-            .ttl_opts("minute", CallOptions::new().with_version(2))
-            .await?,
-        KeyTtl::Missing
-    );
+    assert_eq!(cache.with_version(2).ttl("minute").await?, KeyTtl::Missing);
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_api::{ErrorKind, Result, Timeout};
+use cache_api::{ErrorKind, Result, Ttl};
 
 use crate::{expect_kind, Harness};
 
@@ -34,12 +34,10 @@ pub async fn get_or_set_stores_default_once(h: &Harness) -> Result<()> {
 /// nothing.
 pub async fn get_or_set_with_zero_timeout(h: &Harness) -> Result<()> {
     let cache = h.cache();
-    assert_eq!(cache.get_or_set_opts("k", 1, Timeout::secs(0)).await?, 1);
+    assert_eq!(cache.get_or_set_opts("k", 1, Ttl::secs(0)).await?, 1);
     assert!(!cache.has_key("k").await?);
     let loaded = cache
-        .get_or_set_with_opts("k", Timeout::secs(0), || async {
-            Ok::<_, std::io::Error>(2)
-        })
+        .get_or_set_with_opts("k", Ttl::secs(0), || async { Ok::<_, std::io::Error>(2) })
         .await?;
     assert_eq!(loaded, 2);
     assert!(!cache.has_key("k").await?);

@@ -6,6 +6,7 @@
 mod concurrency;
 mod counters;
 mod expiry;
+mod first_writer;
 mod get_or_set;
 mod keys;
 mod model;
@@ -13,12 +14,14 @@ mod namespaces;
 mod reads_and_writes;
 mod resilience;
 mod seed;
+mod takeover;
 mod values;
 mod versions;
 
 pub use concurrency::*;
 pub use counters::*;
 pub use expiry::*;
+pub use first_writer::*;
 pub use get_or_set::*;
 pub use keys::*;
 pub use model::*;
@@ -26,6 +29,7 @@ pub use namespaces::*;
 pub use reads_and_writes::*;
 pub use resilience::*;
 pub use seed::*;
+pub use takeover::*;
 pub use values::*;
 pub use versions::*;
 

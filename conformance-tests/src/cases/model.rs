@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use cache_api::{ErrorKind, Result, Timeout};
+use cache_api::{ErrorKind, Result, Ttl};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
@@ -174,7 +174,7 @@ pub async fn model_based_random_operations(h: &Harness) -> Result<()> {
                     );
                 }
                 Op::SetZero(k, v) => {
-                    cache.set_opts(KEYS[*k], v, Timeout::secs(0)).await?;
+                    cache.set_opts(KEYS[*k], v, Ttl::secs(0)).await?;
                     model.remove(k);
                 }
                 Op::Clear => {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use cache_api::{ErrorKind, Result, Timeout};
+use cache_api::{ErrorKind, Result, Ttl};
 
 use crate::{expect_kind, Harness};
 
@@ -59,10 +59,10 @@ pub async fn add_over_expired_entry(h: &Harness) -> Result<()> {
 /// present key it answers `false` and leaves it.
 pub async fn add_with_zero_timeout_stores_nothing(h: &Harness) -> Result<()> {
     let cache = h.cache();
-    assert!(cache.add_opts("absent", "v", Timeout::secs(0)).await?);
+    assert!(cache.add_opts("absent", "v", Ttl::secs(0)).await?);
     assert!(!cache.has_key("absent").await?);
     cache.set("present", "v").await?;
-    assert!(!cache.add_opts("present", "w", Timeout::secs(0)).await?);
+    assert!(!cache.add_opts("present", "w", Ttl::secs(0)).await?);
     assert_eq!(cache.get::<String>("present").await?.as_deref(), Some("v"));
     Ok(())
 }
@@ -161,7 +161,7 @@ pub async fn set_many_with_zero_timeout_deletes(h: &Harness) -> Result<()> {
     let cache = h.cache();
     cache.set("key1", "old").await?;
     cache
-        .set_many_opts([("key1", "spam"), ("key2", "eggs")], Timeout::secs(0))
+        .set_many_opts([("key1", "spam"), ("key2", "eggs")], Ttl::secs(0))
         .await?;
     assert!(!cache.has_key("key1").await?);
     assert!(!cache.has_key("key2").await?);
@@ -209,8 +209,8 @@ pub async fn delete_if_value_is_compare_and_delete(h: &Harness) -> Result<()> {
     let backend = h.backend();
     cache.set("lease", "token-a").await?;
     let raw = cache.make_key("lease")?;
-    let mine = cache_api::codec::encode("token-a")?;
-    let theirs = cache_api::codec::encode("token-b")?;
+    let mine = rmp_serde::to_vec("token-a").unwrap();
+    let theirs = rmp_serde::to_vec("token-b").unwrap();
     assert!(!backend.delete_if_value(&raw, &theirs).await?);
     assert!(cache.has_key("lease").await?);
     assert!(backend.delete_if_value(&raw, &mine).await?);

@@ -62,7 +62,7 @@ pub async fn policy_lease_runs_loader_once_across_handles(h: &Harness) -> Result
     let first = h.cache();
     let second = h.cache();
     let policy = LoadPolicy::new()
-        .with_timeout(Duration::from_secs(60))
+        .with_ttl(Duration::from_secs(60))
         .with_lease(Lease::new(Duration::from_secs(10), Duration::from_secs(5)));
     let calls = counter();
     let mut tasks = Vec::new();
@@ -91,7 +91,7 @@ pub async fn policy_serves_stale_while_revalidating(h: &Harness) -> Result<()> {
     let cache = h.cache();
     let fresh = Duration::from_secs(1);
     let policy = LoadPolicy::new()
-        .with_timeout(fresh)
+        .with_ttl(fresh)
         .with_stale_while_revalidate(Duration::from_secs(10));
     let calls = counter();
     let first = cache
@@ -132,7 +132,7 @@ pub async fn policy_fail_safe_serves_stale_on_loader_error(h: &Harness) -> Resul
     let cache = h.cache();
     let retry_after = Duration::from_millis(500);
     let policy = LoadPolicy::new()
-        .with_timeout(FRESH)
+        .with_ttl(FRESH)
         .with_fail_safe(FailSafe::new(Duration::from_secs(10), retry_after));
     let calls = counter();
     cache
@@ -179,7 +179,7 @@ pub async fn policy_fail_safe_serves_stale_on_loader_error(h: &Harness) -> Resul
 pub async fn policy_soft_timeout_serves_stale_and_fills_later(h: &Harness) -> Result<()> {
     let cache = h.cache();
     let policy = LoadPolicy::new()
-        .with_timeout(FRESH)
+        .with_ttl(FRESH)
         .with_fail_safe(FailSafe::new(
             Duration::from_secs(10),
             Duration::from_secs(1),
@@ -217,7 +217,7 @@ pub async fn policy_soft_timeout_serves_stale_and_fills_later(h: &Harness) -> Re
 pub async fn policy_hard_timeout_is_an_error_and_fills_later(h: &Harness) -> Result<()> {
     let cache = h.cache();
     let policy = LoadPolicy::new()
-        .with_timeout(Duration::from_secs(60))
+        .with_ttl(Duration::from_secs(60))
         .with_hard_timeout(Duration::from_millis(100));
     let calls = counter();
     let started = Instant::now();
@@ -247,7 +247,7 @@ pub async fn policy_hard_timeout_is_an_error_and_fills_later(h: &Harness) -> Res
 pub async fn policy_cancelled_caller_leaves_nothing_stuck(h: &Harness) -> Result<()> {
     let cache = h.cache();
     let policy = LoadPolicy::new()
-        .with_timeout(Duration::from_secs(60))
+        .with_ttl(Duration::from_secs(60))
         .with_lease(Lease::new(Duration::from_secs(30), Duration::from_secs(5)));
     let calls = counter();
     let caller = {
@@ -314,14 +314,17 @@ pub async fn get_or_set_many_loads_missing_keys_once(h: &Harness) -> Result<()> 
     cache.set("a", &1).await?;
     let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
     let load = |asked: Arc<std::sync::Mutex<Vec<Vec<String>>>>| {
-        move |keys: Vec<String>| async move {
-            asked.lock().unwrap().push(keys.clone());
-            let values: HashMap<String, i32> = keys
-                .into_iter()
-                .filter(|k| k != "missing")
-                .map(|k| (k.clone(), k.len() as i32 * 10))
-                .collect();
-            Ok::<_, std::io::Error>(values)
+        move |keys: Vec<String>| {
+            let asked = asked.clone();
+            async move {
+                asked.lock().unwrap().push(keys.clone());
+                let values: HashMap<String, i32> = keys
+                    .into_iter()
+                    .filter(|k| k != "missing")
+                    .map(|k| (k.clone(), k.len() as i32 * 10))
+                    .collect();
+                Ok::<_, std::io::Error>(values)
+            }
         }
     };
     let results = cache
@@ -369,9 +372,9 @@ pub async fn get_or_set_many_joins_running_loads_and_reports_failures(h: &Harnes
     let results = {
         let asked = asked.clone();
         cache
-            .get_or_set_many(&["a", "b"], move |keys: Vec<String>| async move {
+            .get_or_set_many(&["a", "b"], move |keys: Vec<String>| {
                 asked.lock().unwrap().push(keys);
-                Ok::<_, std::io::Error>(HashMap::from([("b".to_owned(), 2)]))
+                async { Ok::<_, std::io::Error>(HashMap::from([("b".to_owned(), 2)])) }
             })
             .await?
     };

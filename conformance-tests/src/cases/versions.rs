@@ -2,13 +2,9 @@
 
 use std::time::Duration;
 
-use cache_api::{CallOptions, ErrorKind, KeyTtl, Result};
+use cache_api::{ErrorKind, KeyTtl, Result};
 
 use crate::{expect_kind, Harness};
-
-fn v(n: i64) -> CallOptions {
-    CallOptions::new().with_version(n)
-}
 
 /// Caches of different versions over one store never see each other's entries (Django's
 /// `test_cache_versioning_get_set`, `_add`, `_has_key`, `_delete`, `_get_set_many`).
@@ -30,28 +26,27 @@ pub async fn versions_isolate_entries(h: &Harness) -> Result<()> {
     Ok(())
 }
 
-/// The per-call version overrides the cache's own, for every operation.
+/// A version view (Django's per-call `version=`) overrides the cache's own, for every
+/// operation, and leaves the cache's own version alone.
 pub async fn version_override_per_call(h: &Harness) -> Result<()> {
     let cache = h.cache();
-    cache.set_opts("answer", &42, v(2)).await?;
+    let v2 = cache.with_version(2);
+    v2.set("answer", &42).await?;
     assert_eq!(cache.get::<i32>("answer").await?, None);
-    assert_eq!(cache.get_opts::<i32>("answer", v(2)).await?, Some(42));
-    assert!(cache.has_key_opts("answer", v(2)).await?);
-    assert!(!cache.add_opts("answer", &1, v(2)).await?);
-    assert_eq!(cache.incr_opts("answer", 1, v(2)).await?, 43);
-    assert_eq!(cache.decr_opts("answer", 2, v(2)).await?, 41);
-    assert!(cache.touch_opts("answer", v(2)).await?);
-    assert_eq!(
-        cache
-            .get_many_opts::<i32, _>(&["answer"], v(2))
-            .await?
-            .len(),
-        1
-    );
-    assert_eq!(cache.get_or_set_opts("answer", 0, v(2)).await?, 41);
-    assert!(cache.delete_opts("answer", v(2)).await?);
-    cache.set_many_opts([("a", 1), ("b", 2)], v(3)).await?;
-    assert_eq!(cache.delete_many_opts(&["a", "b"], v(3)).await?, 2);
+    assert_eq!(v2.get::<i32>("answer").await?, Some(42));
+    assert!(v2.has_key("answer").await?);
+    assert!(!v2.add("answer", &1).await?);
+    assert_eq!(v2.incr("answer", 1).await?, 43);
+    assert_eq!(v2.decr("answer", 2).await?, 41);
+    assert!(v2.touch("answer").await?);
+    assert_eq!(v2.get_many::<i32, _>(&["answer"]).await?.len(), 1);
+    assert_eq!(v2.get_or_set("answer", 0).await?, 41);
+    assert!(v2.delete("answer").await?);
+    let v3 = cache.with_version(3);
+    v3.set_many([("a", 1), ("b", 2)]).await?;
+    assert_eq!(cache.delete_many(&["a", "b"]).await?, 0);
+    assert_eq!(v3.delete_many(&["a", "b"]).await?, 2);
+    assert_eq!(cache.version(), 1);
     Ok(())
 }
 
@@ -62,7 +57,7 @@ pub async fn version_view(h: &Harness) -> Result<()> {
     assert_eq!(v2.version(), 2);
     v2.set("k", "two").await?;
     assert_eq!(
-        cache.get_opts::<String>("k", v(2)).await?.as_deref(),
+        cache.with_version(2).get::<String>("k").await?.as_deref(),
         Some("two")
     );
     assert_eq!(cache.get::<String>("k").await?, None);
@@ -78,19 +73,20 @@ pub async fn incr_version_moves_value_and_ttl(h: &Harness) -> Result<()> {
         .await?;
     assert_eq!(cache.incr_version("answer").await?, 3);
     assert_eq!(cache.get::<i32>("answer").await?, None);
-    assert_eq!(cache.get_opts::<i32>("answer", v(3)).await?, Some(42));
-    let remaining = cache.ttl_opts("answer", v(3)).await?.remaining();
+    assert_eq!(cache.with_version(3).get::<i32>("answer").await?, Some(42));
+    let remaining = cache.with_version(3).ttl("answer").await?.remaining();
     assert!(
         remaining.is_some_and(|d| d > Duration::from_secs(90)),
         "remaining {remaining:?}"
     );
-    assert_eq!(cache.move_version("answer", 3, 2).await?, 5);
-    assert_eq!(cache.get_opts::<i32>("answer", v(5)).await?, Some(42));
-    cache
-        .set_opts("forever", &1, cache_api::Timeout::Never)
-        .await?;
+    assert_eq!(cache.with_version(3).incr_version("answer").await?, 4);
+    assert_eq!(cache.with_version(4).get::<i32>("answer").await?, Some(42));
+    cache.set_opts("forever", &1, cache_api::Ttl::Never).await?;
     cache.incr_version("forever").await?;
-    assert_eq!(cache.ttl_opts("forever", v(3)).await?, KeyTtl::Persistent);
+    assert_eq!(
+        cache.with_version(3).ttl("forever").await?,
+        KeyTtl::Persistent
+    );
     Ok(())
 }
 
@@ -100,7 +96,7 @@ pub async fn incr_version_keeps_stored_none(h: &Harness) -> Result<()> {
     cache.set("none", &None::<i32>).await?;
     assert_eq!(cache.incr_version("none").await?, 2);
     assert_eq!(
-        cache.get_opts::<Option<i32>>("none", v(2)).await?,
+        cache.with_version(2).get::<Option<i32>>("none").await?,
         Some(None)
     );
     Ok(())
@@ -127,6 +123,6 @@ pub async fn decr_version(h: &Harness) -> Result<()> {
     cache.set("answer", &42).await?;
     assert_eq!(cache.decr_version("answer").await?, 1);
     assert_eq!(cache.get::<i32>("answer").await?, None);
-    assert_eq!(cache.get_opts::<i32>("answer", v(1)).await?, Some(42));
+    assert_eq!(cache.with_version(1).get::<i32>("answer").await?, Some(42));
     Ok(())
 }

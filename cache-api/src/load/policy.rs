@@ -1,9 +1,10 @@
-//! [`LoadPolicy`]: the protections of
-//! [`Cache::get_or_set_with_policy`](crate::Cache::get_or_set_with_policy), all opt-in.
+//! [`LoadPolicy`]: the options of
+//! [`Cache::get_or_set_with_policy`](crate::Cache::get_or_set_with_policy): the TTL of the
+//! loaded value, and protections, all opt-in.
 
 use std::time::Duration;
 
-use crate::Timeout;
+use crate::Ttl;
 
 /// How `get_or_set_with_policy` protects an application from a slow or failing loader.
 ///
@@ -24,7 +25,7 @@ use crate::Timeout;
 /// use cache_api::{FailSafe, Lease, LoadPolicy};
 ///
 /// let policy = LoadPolicy::new()
-///     .with_timeout(Duration::from_secs(60))                     // fresh for a minute
+///     .with_ttl(Duration::from_secs(60))                         // fresh for a minute
 ///     .with_stale_while_revalidate(Duration::from_secs(600))     // then served stale for 10 min
 ///     .with_fail_safe(FailSafe::new(Duration::from_secs(3600), Duration::from_secs(30)))
 ///     .with_soft_timeout(Duration::from_millis(100))
@@ -35,10 +36,9 @@ use crate::Timeout;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct LoadPolicy {
-    /// How long a loaded value is fresh (default: the cache's default timeout).
-    pub timeout: Timeout,
-    /// The version to use instead of the cache's own.
-    pub version: Option<i64>,
+    /// How long a loaded value is fresh (default: the cache's default TTL). The entry lives
+    /// longer by the stale-while-revalidate or fail-safe window.
+    pub ttl: Ttl,
     /// After the fresh window, how long a stale value is served at once while one
     /// background load refreshes it.
     pub stale_while_revalidate: Option<Duration>,
@@ -47,9 +47,10 @@ pub struct LoadPolicy {
     /// With a stale value at hand, how long to wait for the loader before serving the stale
     /// value; the loader goes on in the background and fills the cache.
     pub soft_timeout: Option<Duration>,
-    /// How long to wait for the loader at all; then the caller gets the stale value
-    /// (fail-safe) or an error of kind [`Timeout`](crate::ErrorKind::Timeout). The loader
-    /// goes on in the background and fills the cache.
+    /// How long to wait for the loader at all (leading or following another caller's load);
+    /// then the caller gets the stale value (fail-safe) or an error of kind
+    /// [`Timeout`](crate::ErrorKind::Timeout). The loader goes on in the background and fills
+    /// the cache.
     pub hard_timeout: Option<Duration>,
     /// A lease in the backend, so that one process per key loads while the others wait
     /// (bounded) or serve stale.
@@ -66,14 +67,8 @@ impl LoadPolicy {
     }
 
     /// Sets how long a loaded value is fresh.
-    pub fn with_timeout(mut self, timeout: impl Into<Timeout>) -> Self {
-        self.timeout = timeout.into();
-        self
-    }
-
-    /// Sets the version.
-    pub fn with_version(mut self, version: i64) -> Self {
-        self.version = Some(version);
+    pub fn with_ttl(mut self, ttl: impl Into<Ttl>) -> Self {
+        self.ttl = ttl.into();
         self
     }
 
@@ -143,6 +138,11 @@ impl FailSafe {
 
 /// A lease taken in the backend (`SET NX PX` with a token, released only by its owner), so
 /// that one process per key runs the loader.
+///
+/// The lease is released as soon as the load ends, a loader that panics included. Callers of
+/// the same key in the same process wait for the loading caller at most `ttl`, then take
+/// over: a loader that never returns holds them up no longer than the lease. A zero `ttl`
+/// takes no lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Lease {

@@ -1,0 +1,69 @@
+//! The one loading engine behind `get_or_set`, `get_or_set_with`, `get_or_set_with_policy`
+//! and `get_or_set_many`.
+//!
+//! Each entry point reads, then on a miss joins the key's [`SingleFlight`]: one caller per
+//! key and process leads (runs the loader), the others follow and get its outcome, taking
+//! over when it is cancelled, panics or outlives their patience. The leader stores what it
+//! loaded with [`Call::store_first`]: the backend's `add_or_get`, so that the first writer
+//! wins (as Django's `add` then `get`) and every caller returns the winner.
+
+pub(crate) mod envelope;
+mod many;
+mod one;
+mod policy;
+mod resilient;
+mod single_flight;
+mod unwind;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use policy::{FailSafe, Lease, LoadPolicy, Loaded, OnUndecodable, Source};
+pub(crate) use single_flight::SingleFlight;
+
+use crate::cache::Call;
+use crate::expiry::Lifetime;
+use crate::{Error, ErrorKind, Result};
+
+/// What a loader may fail with.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The error of a failed loader, keeping the loader's error as its source.
+pub(crate) fn loader_error(error: BoxError) -> Error {
+    Error::new(ErrorKind::Loader, "the loader failed").with_shared_source(error.into())
+}
+
+/// The error of a caller that waited for a loader longer than its hard timeout.
+pub(crate) fn hard_timeout_error(hard: Duration) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        format!("the loader did not finish within the hard timeout of {hard:?}"),
+    )
+}
+
+impl Call<'_> {
+    /// Stores a loaded value unless another writer stored one first; answers the winner's
+    /// bytes when it lost, `None` when the value was stored (or, for "expire now" and under
+    /// fail-open, not stored and not contested).
+    pub(crate) async fn store_first(
+        &self,
+        composed: &str,
+        bytes: Bytes,
+        lifetime: Lifetime,
+    ) -> Result<Option<Bytes>> {
+        let Lifetime::Keep(expiry) = lifetime else {
+            return Ok(None);
+        };
+        let backend = self.cache.backend();
+        let stored = async { backend.add_or_get(composed, bytes, expiry).await.map(Some) };
+        match self.run_or(1, stored, || None).await? {
+            Some(None) => {
+                self.cache.counters().set(1);
+                Ok(None)
+            }
+            Some(winner) => Ok(winner),
+            None => Ok(None),
+        }
+    }
+}
