@@ -218,8 +218,9 @@ pub trait CacheBackend: Debug + Send + Sync + 'static {
 /// driver's [`incr`](CacheBackend::incr) must.
 ///
 /// # Errors
-/// [`NotInteger`](crate::ErrorKind::NotInteger) when the bytes are not `-?[0-9]+`;
-/// [`Overflow`](crate::ErrorKind::Overflow) when they are, but past `i64`.
+/// [`Overflow`](crate::ErrorKind::Overflow) for an integer in `u64`'s range but past `i64`;
+/// [`NotInteger`](crate::ErrorKind::NotInteger) for anything else that is not an `i64` in
+/// ASCII decimal.
 ///
 /// ```
 /// use cache_api::{parse_stored_integer, ErrorKind};

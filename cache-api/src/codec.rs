@@ -157,16 +157,13 @@ fn parse_ascii_integer(bytes: &[u8]) -> Option<AsciiInt> {
 /// The integer stored as ASCII decimal in `bytes`, for a backend's `incr`.
 ///
 /// # Errors
-/// [`ErrorKind::NotInteger`] when the bytes are not `-?[0-9]+`; [`ErrorKind::Overflow`] when
-/// they are, but past `i64`.
+/// [`ErrorKind::Overflow`] for an integer in `u64`'s range but past `i64`;
+/// [`ErrorKind::NotInteger`] for anything else that is not an `i64` in ASCII decimal (as
+/// Redis answers `INCRBY` on it).
 pub(crate) fn stored_integer(bytes: &[u8]) -> Result<i64> {
     match parse_ascii_integer(bytes) {
         Some(AsciiInt::Signed(n)) => Ok(n),
         Some(AsciiInt::Unsigned(_)) => Err(Error::new(
-            ErrorKind::Overflow,
-            "the stored integer is out of range",
-        )),
-        None if is_digits(bytes) => Err(Error::new(
             ErrorKind::Overflow,
             "the stored integer is out of range",
         )),
@@ -175,12 +172,6 @@ pub(crate) fn stored_integer(bytes: &[u8]) -> Result<i64> {
             "the stored value is not an integer",
         )),
     }
-}
-
-/// Whether `bytes` are `-?[0-9]+`, whatever their length.
-fn is_digits(bytes: &[u8]) -> bool {
-    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
-    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
 }
 
 /// Rewrites a MessagePack buffer holding exactly one integer as ASCII decimal.
@@ -311,7 +302,7 @@ mod tests {
         let huge = b"123456789012345678901234567890";
         assert_eq!(
             stored_integer(huge).unwrap_err().kind(),
-            ErrorKind::Overflow
+            ErrorKind::NotInteger
         );
         assert_eq!(
             stored_integer(b"18446744073709551615").unwrap_err().kind(),

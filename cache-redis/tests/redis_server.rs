@@ -358,6 +358,32 @@ async fn reset_stats(conn: &mut MultiplexedConnection) {
     raw_cmd::<()>(conn, &["CONFIG", "RESETSTAT"]).await;
 }
 
+/// A `get_or_set_with` miss costs two round trips (the read, then one write that answers
+/// the winner), a hit one; the same for `get_or_set`.
+#[tokio::test]
+async fn get_or_set_with_miss_is_two_round_trips_and_hit_one() {
+    let server = start(&[]);
+    let cache = backend(&server).await.cache();
+    let mut conn = raw(&server.url()).await;
+    let load = || async { Ok::<_, std::io::Error>("loaded".to_owned()) };
+
+    reset_stats(&mut conn).await;
+    assert_eq!(cache.get_or_set_with("k", load).await.unwrap(), "loaded");
+    let miss = command_calls(&mut conn).await;
+    assert_eq!(miss.values().sum::<u64>(), 2, "a miss: {miss:?}");
+    assert_eq!(miss.get("get"), Some(&1), "a miss: {miss:?}");
+
+    reset_stats(&mut conn).await;
+    assert_eq!(cache.get_or_set_with("k", load).await.unwrap(), "loaded");
+    let hit = command_calls(&mut conn).await;
+    assert_eq!(hit, HashMap::from([("get".to_owned(), 1)]), "a hit");
+
+    reset_stats(&mut conn).await;
+    assert_eq!(cache.get_or_set("d", 5).await.unwrap(), 5);
+    let miss = command_calls(&mut conn).await;
+    assert_eq!(miss.values().sum::<u64>(), 2, "a get_or_set miss: {miss:?}");
+}
+
 #[tokio::test]
 async fn batches_are_one_command_each() {
     let server = start(&[]);

@@ -340,7 +340,7 @@ fn with_tls_ca_file(
     path: &str,
 ) -> Result<cache_redis::RedisBackendBuilder> {
     let pem = std::fs::read(path).map_err(|e| {
-        config_error(format!("option tls_ca_file: cannot read {path}: {e}")).with_source(e)
+        config_error(format!("option tls_ca_file: cannot read {path}")).with_source(e)
     })?;
     #[cfg(feature = "tls")]
     {

@@ -12,11 +12,11 @@ use crate::CacheConfig;
 pub const DEFAULT_CACHE: &str = "default";
 
 /// Option names as spelt in environment variables (`CACHE_<NAME>_<OPTION>`), longest first
-/// so that `CACHE_DEFAULT_TTL` reads as the default cache's `default_timeout`.
+/// so that `CACHE_DEFAULT_TIMEOUT` reads as the default cache's `default_timeout`.
 const ENV_OPTIONS: [&str; 13] = [
     "RESPONSE_TIMEOUT",
     "CONNECT_TIMEOUT",
-    "DEFAULT_TTL",
+    "DEFAULT_TIMEOUT",
     "MAX_VALUE_SIZE",
     "MAX_KEY_LENGTH",
     "RELAXED_KEYS",
@@ -47,7 +47,7 @@ const ENV_OPTIONS: [&str; 13] = [
 /// max_entries = 10000
 /// ```
 ///
-/// In the environment: `CACHE_URL`, `CACHE_PREFIX`, `CACHE_DEFAULT_TTL`, … for the
+/// In the environment: `CACHE_URL`, `CACHE_PREFIX`, `CACHE_DEFAULT_TIMEOUT`, … for the
 /// `default` cache, and `CACHE_<NAME>_URL`, `CACHE_<NAME>_PREFIX`, … for the others.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -73,9 +73,8 @@ impl CachesConfig {
     /// Reads and parses a TOML file.
     pub fn from_toml_file(path: impl AsRef<Path>) -> Result<CachesConfig> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            config_error(format!("cannot read {}: {e}", path.display())).with_source(e)
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| config_error(format!("cannot read {}", path.display())).with_source(e))?;
         Self::from_toml_str(&text)
     }
 
@@ -91,7 +90,7 @@ impl CachesConfig {
     ///
     /// let config = CachesConfig::from_vars([
     ///     ("CACHE_URL".to_owned(), "memory://".to_owned()),
-    ///     ("CACHE_DEFAULT_TTL".to_owned(), "45m".to_owned()),
+    ///     ("CACHE_DEFAULT_TIMEOUT".to_owned(), "45m".to_owned()),
     ///     ("CACHE_SESSIONS_URL".to_owned(), "memory://?max_entries=100".to_owned()),
     /// ])?;
     /// assert_eq!(config.caches.len(), 2);
@@ -140,8 +139,8 @@ impl CachesConfig {
     }
 }
 
-/// Splits `SESSIONS_DEFAULT_TTL` into `("sessions", "default_timeout")` and
-/// `DEFAULT_TTL` into `("default", "default_timeout")`.
+/// Splits `SESSIONS_DEFAULT_TIMEOUT` into `("sessions", "default_timeout")` and
+/// `DEFAULT_TIMEOUT` into `("default", "default_timeout")`.
 fn split_env_name(rest: &str) -> Option<(String, String)> {
     for option in ENV_OPTIONS {
         if rest == option {
@@ -222,11 +221,11 @@ mod tests {
             Some(("default".into(), "url".into()))
         );
         assert_eq!(
-            split_env_name("DEFAULT_TTL"),
+            split_env_name("DEFAULT_TIMEOUT"),
             Some(("default".into(), "default_timeout".into()))
         );
         assert_eq!(
-            split_env_name("SESSIONS_DEFAULT_TTL"),
+            split_env_name("SESSIONS_DEFAULT_TIMEOUT"),
             Some(("sessions".into(), "default_timeout".into()))
         );
         assert_eq!(
@@ -242,7 +241,7 @@ mod tests {
             ("CACHE_URL", "redis://:myStrongPassword@localhost:36379/0"),
             ("CACHE_PREFIX", "wheel_analyzer"),
             ("CACHE_VERSION", "1"),
-            ("CACHE_DEFAULT_TTL", "2700"),
+            ("CACHE_DEFAULT_TIMEOUT", "2700"),
             ("CACHE_CONNECT_TIMEOUT", "5"),
             ("CACHE_RESPONSE_TIMEOUT", "5"),
             ("PATH", "/usr/bin"),

@@ -118,6 +118,8 @@ macro_rules! conformance_suite {
             concurrent_add_has_one_winner,
             batches_of_100_keys,
             delete_if_value_is_compare_and_delete,
+            set_if_present_writes_only_over_a_live_entry,
+            clear_counts_live_keys_only,
             model_based_random_operations,
             // Resilient loading (get_or_set_with_policy, get_or_set_many).
             policy_lease_runs_loader_once_across_handles,

@@ -3,13 +3,12 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use bytes::Bytes;
 use futures_util::future::join_all;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::single_flight::{Joined, Leader, Patience, Role};
-use super::{loader_error, BoxError};
+use super::{loader_error, BoxError, Produced};
 use crate::cache::Call;
 use crate::{Cache, Error, ErrorKind, Result, WriteOptions};
 
@@ -116,7 +115,7 @@ impl Cache {
         }
         // Lead first (so that no two calls wait on each other), then follow; keys whose
         // leader went away are led in the next round.
-        let mut settle = |i: usize, produced: Result<(Option<T>, Bytes)>| {
+        let mut settle = |i: usize, produced: Result<Produced<T>>| {
             let copies = missing
                 .get(composed[i].as_str())
                 .map_or(&[][..], |s| &s[1..]);
@@ -125,10 +124,7 @@ impl Cache {
                     for &copy in copies {
                         slots[copy] = Some(call.about(keys[copy].as_ref()).decode(&bytes));
                     }
-                    slots[i] = Some(match value {
-                        Some(value) => Ok(value),
-                        None => call.about(keys[i].as_ref()).decode(&bytes),
-                    });
+                    slots[i] = Some(call.about(keys[i].as_ref()).value_of((value, bytes)));
                 }
                 Err(err) => {
                     for &copy in copies {
@@ -185,7 +181,7 @@ impl Cache {
         options: WriteOptions,
         load: &mut F,
         leaders: Vec<(usize, Leader)>,
-    ) -> Vec<(usize, Result<(Option<T>, Bytes)>)>
+    ) -> Vec<(usize, Result<Produced<T>>)>
     where
         T: Serialize + DeserializeOwned,
         K: AsRef<str>,
@@ -216,27 +212,14 @@ impl Cache {
             let key = call.about(keys[i].as_ref());
             let value = values.remove(keys[i].as_ref());
             async move {
-                let produced: Result<(Option<T>, Bytes)> = async {
-                    let Some(value) = value else {
-                        return Err(key.fail(Error::new(
-                            ErrorKind::NotFound,
-                            "the loader returned no value for this key",
-                        )));
-                    };
-                    let bytes = key.encode(&value)?;
-                    match key
-                        .store_first(&composed[i], bytes.clone(), lifetime)
-                        .await?
-                    {
-                        None => Ok((Some(value), bytes)),
-                        Some(winner) => Ok((None, winner)),
-                    }
-                }
-                .await;
-                match &produced {
-                    Ok((_, bytes)) => leader.finish(Ok(bytes.clone())),
-                    Err(err) => leader.finish(Err(err.clone())),
-                }
+                let produced = match value {
+                    Some(value) => key.produce(&composed[i], value, lifetime).await,
+                    None => Err(key.fail(Error::new(
+                        ErrorKind::NotFound,
+                        "the loader returned no value for this key",
+                    ))),
+                };
+                leader.hand_over(&produced);
                 (i, produced)
             }
         });

@@ -18,6 +18,8 @@ mod unwind;
 use std::time::Duration;
 
 use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 pub use policy::{FailSafe, Lease, LoadPolicy, Loaded, OnUndecodable, Source};
 pub(crate) use single_flight::SingleFlight;
@@ -42,7 +44,35 @@ pub(crate) fn hard_timeout_error(hard: Duration) -> Error {
     )
 }
 
+/// What a leader ends with: its own value when the cache now holds it (or nothing contested
+/// it), `None` when another writer won, and the bytes its followers get.
+pub(crate) type Produced<T> = (Option<T>, Bytes);
+
 impl Call<'_> {
+    /// Encodes a loaded value and stores it unless another writer stored one first.
+    pub(crate) async fn produce<T: Serialize>(
+        &self,
+        composed: &str,
+        value: T,
+        lifetime: Lifetime,
+    ) -> Result<Produced<T>> {
+        let bytes = self.encode(&value)?;
+        Ok(
+            match self.store_first(composed, bytes.clone(), lifetime).await? {
+                None => (Some(value), bytes),
+                Some(winner) => (None, winner),
+            },
+        )
+    }
+
+    /// The value a leader returns: its own, or the winner's, decoded.
+    pub(crate) fn value_of<T: DeserializeOwned>(&self, produced: Produced<T>) -> Result<T> {
+        match produced {
+            (Some(value), _) => Ok(value),
+            (None, bytes) => self.decode(&bytes),
+        }
+    }
+
     /// Stores a loaded value unless another writer stored one first; answers the winner's
     /// bytes when it lost, `None` when the value was stored (or, for "expire now" and under
     /// fail-open, not stored and not contested).

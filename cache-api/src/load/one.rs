@@ -3,7 +3,6 @@
 use std::convert::Infallible;
 use std::future::Future;
 
-use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -146,30 +145,15 @@ impl Cache {
                 }
             }
         }
-        let produced: Result<(Option<T>, Bytes)> = async {
+        let produced = async {
             let value = load()
                 .await
                 .map_err(|e| call.fail(loader_error(e.into())))?;
-            let bytes = call.encode(&value)?;
-            let lifetime = self.lifetime(options.ttl);
-            match call.store_first(&composed, bytes.clone(), lifetime).await? {
-                None => Ok((Some(value), bytes)),
-                Some(winner) => Ok((None, winner)),
-            }
+            call.produce(&composed, value, self.lifetime(options.ttl))
+                .await
         }
         .await;
-        match produced {
-            Ok((value, bytes)) => {
-                leader.finish(Ok(bytes.clone()));
-                match value {
-                    Some(value) => Ok(value),
-                    None => call.decode(&bytes),
-                }
-            }
-            Err(err) => {
-                leader.finish(Err(err.clone()));
-                Err(err)
-            }
-        }
+        leader.hand_over(&produced);
+        call.value_of(produced?)
     }
 }

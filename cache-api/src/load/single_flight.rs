@@ -156,6 +156,16 @@ impl Leader {
     }
 }
 
+impl Leader {
+    /// Hands what the leader produced (its bytes, or its error) to every follower.
+    pub(crate) fn hand_over<T>(self, produced: &Result<super::Produced<T>>) {
+        match produced {
+            Ok((_, bytes)) => self.finish(Ok(bytes.clone())),
+            Err(err) => self.finish(Err(err.clone())),
+        }
+    }
+}
+
 impl Drop for Leader {
     fn drop(&mut self) {
         if self.tx.borrow().is_none() {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use cache_api::{ErrorKind, Result, Ttl};
+use cache_api::{Bytes, ErrorKind, Expiry, Result, SetMode, SetOptions, Ttl};
 
 use crate::{expect_kind, Harness};
 
@@ -223,5 +223,56 @@ pub async fn delete_if_value_is_compare_and_delete(h: &Harness) -> Result<()> {
             .delete_if_value(&cache.make_key("expired")?, &mine)
             .await?
     );
+    Ok(())
+}
+
+/// `SetMode::IfPresent` writes only over a live entry: an absent or expired key stays
+/// missing, and the answer says whether it wrote (Redis `SET XX`).
+pub async fn set_if_present_writes_only_over_a_live_entry(h: &Harness) -> Result<()> {
+    let cache = h.cache();
+    let backend = h.backend();
+    let minute = Expiry::After(std::time::Duration::from_secs(60));
+    let if_present = SetOptions::new(minute).with_mode(SetMode::IfPresent);
+    let key = cache.make_key("k")?;
+    assert!(
+        !backend
+            .set(&key, Bytes::from_static(b"1"), if_present)
+            .await?
+    );
+    assert_eq!(backend.get(&key).await?, None);
+    backend
+        .set(&key, Bytes::from_static(b"1"), SetOptions::new(minute))
+        .await?;
+    assert!(
+        backend
+            .set(&key, Bytes::from_static(b"2"), if_present)
+            .await?
+    );
+    assert_eq!(backend.get(&key).await?, Some(Bytes::from_static(b"2")));
+    let short = cache.make_key("short")?;
+    let short_opts = SetOptions::new(Expiry::After(super::SHORT));
+    backend
+        .set(&short, Bytes::from_static(b"1"), short_opts)
+        .await?;
+    super::sleep_past_short().await;
+    assert!(
+        !backend
+            .set(&short, Bytes::from_static(b"2"), if_present)
+            .await?
+    );
+    assert_eq!(backend.get(&short).await?, None);
+    Ok(())
+}
+
+/// `clear` answers how many live keys it deleted: expired entries not yet evicted are not
+/// counted.
+pub async fn clear_counts_live_keys_only(h: &Harness) -> Result<()> {
+    let cache = h.cache();
+    cache.set_opts("expired", &1, super::SHORT).await?;
+    super::sleep_past_short().await;
+    cache.set("a", &1).await?;
+    cache.set("b", &2).await?;
+    assert_eq!(cache.clear().await?, 2);
+    assert_eq!(cache.clear().await?, 0);
     Ok(())
 }
