@@ -5,7 +5,8 @@
 ///
 /// Everything between the scheme and the last `@` is taken as user information, so that a
 /// password holding an unencoded `/`, `#`, `?` or `@` is hidden too. Text that is not a URL
-/// but holds an `@` is hidden whole.
+/// but holds an `@` is hidden whole. The values of query parameters named like a secret
+/// (`pass=`, `password=`, `secret`, `token`) are hidden as well.
 ///
 /// ```
 /// use cache_api::redact_url;
@@ -24,14 +25,38 @@ pub fn redact_url(url: &str) -> String {
         };
     };
     let (scheme, rest) = url.split_at(scheme_end);
-    let Some(at) = rest.rfind('@') else {
-        return url.to_owned();
+    let (userinfo, rest) = match rest.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = rest.split_at(at);
+            let shown = match userinfo.split_once(':') {
+                Some((user, _password)) => format!("{user}:***"),
+                None => userinfo.to_owned(),
+            };
+            (shown, host)
+        }
+        None => (String::new(), rest),
     };
-    let (userinfo, host) = rest.split_at(at);
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}{user}:***{host}"),
-        None => format!("{scheme}{userinfo}{host}"),
-    }
+    format!("{scheme}{userinfo}{}", redact_query(rest))
+}
+
+/// Hides the values of the query parameters that carry a password (`pass=`, `password=`).
+fn redact_query(rest: &str) -> String {
+    let Some((before, query)) = rest.split_once('?') else {
+        return rest.to_owned();
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|param| match param.split_once('=') {
+            Some((name, _)) if is_secret(name) => format!("{name}=***"),
+            _ => param.to_owned(),
+        })
+        .collect();
+    format!("{before}?{}", params.join("&"))
+}
+
+fn is_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.contains("pass") || name.contains("secret") || name.contains("token")
 }
 
 #[cfg(test)]
@@ -54,6 +79,14 @@ mod tests {
                 "redis+cluster://:***@h1:7000,h2:7001",
             ),
             ("unix:///run/redis.sock?db=2", "unix:///run/redis.sock?db=2"),
+            (
+                "unix:///run/redis.sock?db=2&pass=S3cret",
+                "unix:///run/redis.sock?db=2&pass=***",
+            ),
+            (
+                "redis://:Quest?S3cret@127.0.0.1:6379/0?password=x",
+                "redis://:***@127.0.0.1:6379/0?password=***",
+            ),
             ("secret@host", "<unparsable URL, hidden>"),
         ] {
             assert_eq!(redact_url(url), shown, "{url}");

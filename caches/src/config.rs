@@ -3,26 +3,9 @@
 use std::fmt;
 
 use cache_api::{Cache, CacheBuilder, DynCacheBackend, Error, ErrorKind, KeyPolicy, Result};
-use serde::Deserialize;
 
 use crate::duration::DurationValue;
-
-/// The options a URL query may carry, besides the backend's own.
-const OPTIONS: [&str; 13] = [
-    "prefix",
-    "version",
-    "default_timeout",
-    "connect_timeout",
-    "response_timeout",
-    "max_entries",
-    "max_capacity",
-    "max_bytes",
-    "max_value_size",
-    "max_key_length",
-    "relaxed_keys",
-    "fail_open",
-    "tls_ca_file",
-];
+use crate::options::{self, Kind, Scope};
 
 /// The URL schemes this build understands, by cargo feature.
 pub fn supported_schemes() -> Vec<&'static str> {
@@ -58,23 +41,12 @@ pub fn supported_schemes() -> Vec<&'static str> {
 /// # Ok::<(), cache_api::Error>(())
 /// ```
 ///
-/// | option | default | meaning |
-/// |---|---|---|
-/// | `url` | `memory://` | the backend: `memory://`, `redis://[user][:password@]host[:port][/db]`, `rediss://…`, a Redis Cluster `redis+cluster://[:password@]host:port,host:port` (`rediss+cluster://` for TLS) |
-/// | `prefix` | `""` | Django's `KEY_PREFIX` |
-/// | `version` | `1` | Django's `VERSION` |
-/// | `default_timeout` | `300` | Django's `TIMEOUT`; seconds or `45m`, `7d`; `never`; `0` stores nothing |
-/// | `connect_timeout` | `5s` | Redis: bound on connecting |
-/// | `response_timeout` | `5s` | Redis: bound on each reply |
-/// | `max_entries` | `100000` | memory: entries held (alias `max_capacity`) |
-/// | `max_bytes` | none | memory: bytes held, instead of entries |
-/// | `max_value_size` | 512 MiB | largest encoded value accepted |
-/// | `max_key_length` | `250` | longest composed key accepted |
-/// | `relaxed_keys` | `false` | accept any non-empty key |
-/// | `fail_open` | `false` | answer backend outages as misses (django-redis `IGNORE_EXCEPTIONS`) |
-/// | `tls_ca_file` | none | `rediss://`: a PEM file of the CA to trust (a private CA) |
-#[derive(Clone, Default, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
+/// Every option, its spellings in a URL query, TOML and the environment, its default and
+/// its bounds are listed on the configuration page of the guide (docs/configuration.md),
+/// which a test keeps equal to the one table the parsers use. Unknown options, values out of
+/// bounds and options of another backend are errors of kind [`ErrorKind::Config`] that name
+/// the option (and the nearest known one), never quote a value.
+#[derive(Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct CacheConfig {
     /// The backend's URL; `${VAR}` is replaced by the environment variable `VAR`.
@@ -90,7 +62,6 @@ pub struct CacheConfig {
     /// Redis: bound on each reply (default 5 s).
     pub response_timeout: Option<DurationValue>,
     /// Memory: the number of entries held (default 100,000).
-    #[serde(alias = "max_capacity")]
     pub max_entries: Option<u64>,
     /// Memory: the number of bytes held, instead of entries.
     pub max_bytes: Option<u64>,
@@ -127,93 +98,119 @@ impl fmt::Debug for CacheConfig {
     }
 }
 
-fn flag(value: &str) -> bool {
-    matches!(
-        value.trim().to_ascii_lowercase().as_str(),
-        "1" | "true" | "yes" | "on"
-    )
-}
-
 fn config_error(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::Config, message)
 }
 
 impl CacheConfig {
-    /// A config for `url`, whose query may carry the options of the table above.
+    /// A config for `url`, whose query may carry options.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] for an unparsable URL or option value.
+    /// [`ErrorKind::Config`] for an empty URL, an unknown option or a bad value.
     pub fn from_url(url: &str) -> Result<CacheConfig> {
-        let mut config = CacheConfig {
-            url: url.to_owned(),
-            ..CacheConfig::default()
-        };
-        config.take_query_options()?;
+        let mut config = CacheConfig::default();
+        config.set_option("url", url)?;
         Ok(config)
     }
 
-    /// Sets one option from its text form (as found in a URL query or an env variable).
+    /// Sets one option from its text form (as found in a URL query, a TOML file or an
+    /// environment variable). Setting `url` also takes the options found in its query.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] for an unknown option or a bad value.
+    /// [`ErrorKind::Config`] for an unknown option or a bad value; the message names the
+    /// option, never the value.
     pub fn set_option(&mut self, name: &str, value: &str) -> Result<()> {
-        let number = |v: &str| -> Result<u64> {
-            v.trim()
-                .parse()
-                .map_err(|_| config_error(format!("option {name}: {v:?} is not a whole number")))
+        let Some(spec) = options::find(name) else {
+            return Err(options::unknown(name, "the cache's options"));
         };
+        match spec.kind {
+            Kind::Url => return self.set_url(value),
+            Kind::RedisUrl => {
+                return Err(options::invalid(
+                    name,
+                    "belongs in the query of a redis URL, not beside it",
+                ))
+            }
+            Kind::Wait => {
+                DurationValue::Text(value.to_owned()).to_duration(name)?;
+            }
+            Kind::Ttl => {
+                DurationValue::Text(value.to_owned()).to_ttl(name)?;
+            }
+            _ => {}
+        }
         let duration = || Some(DurationValue::Text(value.to_owned()));
         match name {
-            "url" => self.url = value.to_owned(),
             "prefix" => self.prefix = value.to_owned(),
-            "version" => {
-                self.version = Some(value.trim().parse().map_err(|_| {
-                    config_error(format!("option version: {value:?} is not an integer"))
-                })?)
-            }
+            "version" => self.version = Some(options::parse_integer(name, value)?),
             "default_timeout" => self.default_timeout = duration(),
             "connect_timeout" => self.connect_timeout = duration(),
             "response_timeout" => self.response_timeout = duration(),
-            "max_entries" | "max_capacity" => self.max_entries = Some(number(value)?),
-            "max_bytes" => self.max_bytes = Some(number(value)?),
-            "max_value_size" => self.max_value_size = Some(number(value)? as usize),
-            "max_key_length" => self.max_key_length = Some(number(value)? as usize),
-            "relaxed_keys" => self.relaxed_keys = flag(value),
-            "fail_open" => self.fail_open = flag(value),
+            "max_entries" => self.max_entries = Some(options::parse_count(name, value)?),
+            "max_bytes" => self.max_bytes = Some(options::parse_count(name, value)?),
+            "max_value_size" => self.max_value_size = Some(size(name, value)?),
+            "max_key_length" => self.max_key_length = Some(size(name, value)?),
+            "relaxed_keys" => self.relaxed_keys = options::parse_flag(name, value)?,
+            "fail_open" => self.fail_open = options::parse_flag(name, value)?,
             "tls_ca_file" => self.tls_ca_file = Some(value.to_owned()),
-            other => {
-                return Err(config_error(format!(
-                    "unknown option {other:?}; options are: url, {}",
-                    OPTIONS.join(", ")
-                )))
-            }
+            _ => return Err(options::unknown(name, "the cache's options")),
         }
         Ok(())
     }
 
-    /// Moves the options found in the URL's query into the fields, leaving the backend's own
-    /// query parameters in the URL.
-    fn take_query_options(&mut self) -> Result<()> {
-        let url = self.url.clone();
-        let Some((base, query)) = url.split_once('?') else {
+    /// Sets the URL and takes the options of its query, leaving the Redis URL's own query
+    /// parameters in it.
+    fn set_url(&mut self, url: &str) -> Result<()> {
+        if url.trim().is_empty() {
+            return Err(options::invalid(
+                "url",
+                "is empty: write memory:// for an in-process cache, or a redis:// URL",
+            ));
+        }
+        let (base, query) = split_query(url);
+        let Some(query) = query else {
+            self.url = url.to_owned();
             return Ok(());
         };
-        let mut rest = Vec::new();
+        let mut kept = Vec::new();
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            if OPTIONS.contains(&name.as_ref()) {
-                self.set_option(&name, &value)?;
-            } else {
-                rest.push((name.into_owned(), value.into_owned()));
+            match options::find(&name) {
+                Some(spec) if spec.kind == Kind::RedisUrl => {
+                    kept.push((name.into_owned(), value.into_owned()))
+                }
+                Some(_) => self.set_option(&name, &value)?,
+                None => return Err(options::unknown(&name, "the URL's query")),
             }
         }
-        self.url = if rest.is_empty() {
+        self.url = if kept.is_empty() {
             base.to_owned()
         } else {
             let query: String = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(rest)
+                .extend_pairs(kept)
                 .finish();
             format!("{base}?{query}")
         };
+        Ok(())
+    }
+
+    /// Refuses the options set that do not apply to a backend of `scope`.
+    fn misplaced(&self, scope: Scope) -> Result<()> {
+        let set = [
+            ("connect_timeout", self.connect_timeout.is_some()),
+            ("response_timeout", self.response_timeout.is_some()),
+            ("tls_ca_file", self.tls_ca_file.is_some()),
+            ("max_entries", self.max_entries.is_some()),
+            ("max_bytes", self.max_bytes.is_some()),
+        ];
+        for (name, is_set) in set {
+            let applies = options::find(name).map(|o| o.scope);
+            if is_set && !matches!(applies, Some(Scope::Any)) && applies != Some(scope) {
+                return Err(options::invalid(
+                    name,
+                    "is set, but the option does not apply to this backend",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -292,12 +289,13 @@ impl CacheConfig {
 
     #[cfg(feature = "memory")]
     fn memory_backend(&self, url: &str) -> Result<DynCacheBackend> {
-        if let Some((_, query)) = url.split_once('?') {
-            return Err(config_error(format!(
-                "memory:// takes no option {query:?}; options are: {}",
-                OPTIONS.join(", ")
-            )));
+        if url.split_once('?').is_some() {
+            return Err(options::invalid(
+                "url",
+                "of a memory:// cache takes none of the redis URL's own parameters",
+            ));
         }
+        self.misplaced(Scope::Memory)?;
         let mut builder = cache_memory::MemoryBackend::builder();
         if let Some(n) = self.max_entries {
             builder = builder.with_max_entries(n);
@@ -315,6 +313,7 @@ impl CacheConfig {
 
     #[cfg(feature = "redis")]
     async fn redis_backend(&self, url: &str) -> Result<DynCacheBackend> {
+        self.misplaced(Scope::Redis)?;
         let mut builder = cache_redis::RedisBackend::builder().with_url(url);
         if let Some(t) = &self.connect_timeout {
             builder = builder.with_connect_timeout(t.to_duration("connect_timeout")?);
@@ -355,6 +354,25 @@ fn with_tls_ca_file(
     }
 }
 
+/// Splits a URL at the `?` of its query, found after the user information, so that a
+/// password holding a raw `?` stays in the user information (and hidden).
+fn split_query(url: &str) -> (&str, Option<&str>) {
+    let after_userinfo = url.rfind('@').map_or(0, |at| at + 1);
+    match url[after_userinfo..].find('?') {
+        Some(q) => {
+            let q = after_userinfo + q;
+            (&url[..q], Some(&url[q + 1..]))
+        }
+        None => (url, None),
+    }
+}
+
+/// A size in bytes, at least 1.
+fn size(option: &str, value: &str) -> Result<usize> {
+    usize::try_from(options::parse_count(option, value)?)
+        .map_err(|_| options::invalid(option, "is too large"))
+}
+
 #[allow(dead_code)] // Used only when a backend's feature is off.
 fn feature_off(feature: &str) -> Error {
     config_error(format!(
@@ -378,7 +396,7 @@ mod tests {
         assert_eq!(c.prefix, "wheel_analyzer");
         assert_eq!(c.version, Some(2));
         assert_eq!(c.default_timeout, Some(DurationValue::Text("45m".into())));
-        let m = CacheConfig::from_url("memory://?max_capacity=10000").unwrap();
+        let m = CacheConfig::from_url("memory://?max_entries=10000").unwrap();
         assert_eq!((m.url.as_str(), m.max_entries), ("memory://", Some(10_000)));
     }
 
@@ -446,11 +464,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
         assert!(err.message().contains("memory://"), "{err}");
-        let err = CacheConfig::from_url("memory://?colour=blue")
-            .unwrap()
-            .build()
-            .await
-            .unwrap_err();
+        let err = CacheConfig::from_url("memory://?colour=blue").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
     }
 

@@ -1,61 +1,90 @@
-//! Durations as written in configuration: `300`, `2.5`, `"45m"`, `"7d"`, `"500ms"`, `"never"`.
+//! Durations as written in configuration: `300`, `2.5`, `"45m"`, `"1h30m"`, `"7days"`,
+//! `"2w"`, `"500ms"`, `"never"`, checked against their bounds.
 
 use std::time::Duration;
 
-use cache_api::{Error, ErrorKind, Result, Ttl};
-use serde::Deserialize;
+use cache_api::{Result, Ttl};
+
+use crate::options::invalid;
+
+/// The longest wait limit accepted (a connect or response timeout).
+const MAX_WAIT: Duration = Duration::from_secs(86_400);
+
+/// The longest TTL accepted: 100 years (beyond, write `never`).
+const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 /// A duration as found in a TOML file, an environment variable or a URL query.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum DurationValue {
     /// Seconds, as Django writes timeouts.
     Seconds(f64),
-    /// A number with a unit (`ms`, `s`, `m`, `h`, `d`), or `never` / `none`.
+    /// Seconds (`300`, `2.5`), a duration with units (`500ms`, `45m`, `1h30m`, `7days`,
+    /// `2w`: humantime's forms), or `never` / `none`.
     Text(String),
 }
 
 impl DurationValue {
-    /// The value as a cache timeout: `never` is [`Ttl::Never`], `0` stores nothing.
+    /// The value as an entry's lifetime: `never` is [`Ttl::Never`], `0` stores nothing;
+    /// otherwise at least 1 ms and at most 100 years.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](cache_api::ErrorKind::Config) naming the option.
     pub fn to_ttl(&self, option: &str) -> Result<Ttl> {
         match self {
             DurationValue::Text(t) if is_never(t) => Ok(Ttl::Never),
-            other => other.to_duration(option).map(Ttl::After),
+            other => {
+                let d = other.parse(option)?;
+                if !d.is_zero() {
+                    bounded(option, d, MAX_TTL, "100 years (write never for no expiry)")?;
+                }
+                Ok(Ttl::After(d))
+            }
         }
     }
 
-    /// The value as a plain duration (`never` is refused).
+    /// The value as a wait limit: at least 1 ms and at most a day (`never` and `0` are
+    /// refused).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](cache_api::ErrorKind::Config) naming the option.
     pub fn to_duration(&self, option: &str) -> Result<Duration> {
-        let invalid = |why: &str| {
-            Error::new(
-                ErrorKind::Config,
-                format!("option {option}: {why} (write seconds like 300, or 500ms, 45m, 7d)"),
+        let d = self.parse(option)?;
+        bounded(option, d, MAX_WAIT, "a day")
+    }
+
+    fn parse(&self, option: &str) -> Result<Duration> {
+        let bad = || {
+            invalid(
+                option,
+                "is not a duration (write seconds like 300, or 500ms, 45m, 1h30m, 7d, 2w)",
             )
         };
         let secs = match self {
             DurationValue::Seconds(s) => *s,
             DurationValue::Text(text) => {
                 let text = text.trim();
-                let split = text
-                    .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-                    .unwrap_or(text.len());
-                let (number, unit) = text.split_at(split);
-                let n: f64 = number
-                    .parse()
-                    .map_err(|_| invalid(&format!("{text:?} is not a duration")))?;
-                let scale = match unit.trim() {
-                    "" | "s" => 1.0,
-                    "ms" => 0.001,
-                    "m" | "min" => 60.0,
-                    "h" => 3600.0,
-                    "d" => 86_400.0,
-                    other => return Err(invalid(&format!("unknown unit {other:?}"))),
-                };
-                n * scale
+                match text.parse::<f64>() {
+                    Ok(secs) => secs,
+                    Err(_) => return humantime::parse_duration(text).map_err(|_| bad()),
+                }
             }
         };
-        Duration::try_from_secs_f64(secs).map_err(|_| invalid("negative or too large"))
+        if !secs.is_finite() || secs < 0.0 {
+            return Err(bad());
+        }
+        Duration::try_from_secs_f64(secs).map_err(|_| invalid(option, "is too large"))
     }
+}
+
+/// `d` if it lies in 1 ms ..= `max`.
+fn bounded(option: &str, d: Duration, max: Duration, max_text: &str) -> Result<Duration> {
+    if d < Duration::from_millis(1) {
+        return Err(invalid(option, "is below 1 ms"));
+    }
+    if d > max {
+        return Err(invalid(option, &format!("is longer than {max_text}")));
+    }
+    Ok(d)
 }
 
 fn is_never(text: &str) -> bool {
@@ -67,6 +96,8 @@ fn is_never(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use cache_api::ErrorKind;
+
     use super::*;
 
     fn text(s: &str) -> DurationValue {
@@ -74,40 +105,55 @@ mod tests {
     }
 
     #[test]
-    fn parses_seconds_units_and_never() {
+    fn parses_seconds_units_compounds_and_never() {
+        for (written, secs) in [
+            ("2700", 2700.0),
+            ("2.5", 2.5),
+            ("45m", 2700.0),
+            ("1h30m", 5400.0),
+            ("1h 30m", 5400.0),
+            ("7d", 604_800.0),
+            ("7days", 604_800.0),
+            ("2w", 1_209_600.0),
+            ("500ms", 0.5),
+        ] {
+            assert_eq!(
+                text(written).to_ttl("t").unwrap(),
+                Ttl::After(Duration::from_secs_f64(secs)),
+                "{written}"
+            );
+        }
         assert_eq!(
             DurationValue::Seconds(2700.0).to_duration("t").unwrap(),
             Duration::from_secs(2700)
-        );
-        assert_eq!(
-            text("45m").to_duration("t").unwrap(),
-            Duration::from_secs(2700)
-        );
-        assert_eq!(
-            text("7d").to_duration("t").unwrap(),
-            Duration::from_secs(604_800)
-        );
-        assert_eq!(
-            text("500ms").to_duration("t").unwrap(),
-            Duration::from_millis(500)
-        );
-        assert_eq!(text("5").to_duration("t").unwrap(), Duration::from_secs(5));
-        assert_eq!(
-            text("1.5h").to_duration("t").unwrap(),
-            Duration::from_secs(5400)
         );
         assert_eq!(text("never").to_ttl("t").unwrap(), Ttl::Never);
         assert_eq!(text("0").to_ttl("t").unwrap(), Ttl::secs(0));
     }
 
     #[test]
-    fn refuses_junk_with_a_config_error() {
-        for bad in ["", "abc", "5y", "-1"] {
-            let err = text(bad).to_duration("default_timeout").unwrap_err();
+    fn refuses_junk_and_out_of_bounds_values_with_a_config_error() {
+        for bad in [
+            "",
+            "abc",
+            "5x",
+            "-1",
+            "NaN",
+            "inf",
+            "10000000000000000000",
+            "0.0001ms",
+        ] {
+            let err = text(bad).to_duration("connect_timeout").unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config, "{bad}");
-            assert!(err.message().contains("default_timeout"));
+            assert!(err.message().contains("connect_timeout"), "{err}");
+        }
+        for bad in ["0", "0.0001", "2d", "never"] {
+            assert!(text(bad).to_duration("response_timeout").is_err(), "{bad}");
+        }
+        for bad in ["0.0001", "101y", "1e300"] {
+            assert!(text(bad).to_ttl("default_timeout").is_err(), "{bad}");
         }
         assert!(DurationValue::Seconds(-1.0).to_duration("t").is_err());
-        assert!(text("never").to_duration("connect_timeout").is_err());
+        assert!(DurationValue::Seconds(f64::MAX).to_ttl("t").is_err());
     }
 }

@@ -6,6 +6,7 @@ mod config;
 mod duration;
 #[cfg(feature = "metrics")]
 mod metrics_export;
+mod options;
 mod registry;
 
 pub use cache_api::*;

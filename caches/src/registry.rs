@@ -4,30 +4,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use cache_api::{Cache, Error, ErrorKind, Result};
-use serde::Deserialize;
 
+use crate::options;
 use crate::CacheConfig;
 
 /// The name of the cache used when none is given.
 pub const DEFAULT_CACHE: &str = "default";
-
-/// Option names as spelt in environment variables (`CACHE_<NAME>_<OPTION>`), longest first
-/// so that `CACHE_DEFAULT_TIMEOUT` reads as the default cache's `default_timeout`.
-const ENV_OPTIONS: [&str; 13] = [
-    "RESPONSE_TIMEOUT",
-    "CONNECT_TIMEOUT",
-    "DEFAULT_TIMEOUT",
-    "MAX_VALUE_SIZE",
-    "MAX_KEY_LENGTH",
-    "RELAXED_KEYS",
-    "TLS_CA_FILE",
-    "MAX_ENTRIES",
-    "MAX_BYTES",
-    "FAIL_OPEN",
-    "VERSION",
-    "PREFIX",
-    "URL",
-];
 
 /// Several named caches, as Django's `CACHES` setting.
 ///
@@ -49,8 +31,7 @@ const ENV_OPTIONS: [&str; 13] = [
 ///
 /// In the environment: `CACHE_URL`, `CACHE_PREFIX`, `CACHE_DEFAULT_TIMEOUT`, … for the
 /// `default` cache, and `CACHE_<NAME>_URL`, `CACHE_<NAME>_PREFIX`, … for the others.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct CachesConfig {
     /// The caches, by name.
@@ -61,13 +42,66 @@ fn config_error(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::Config, message)
 }
 
+/// `err`, said of the cache called `name`.
+fn in_cache(name: &str, err: Error) -> Error {
+    Error::new(err.kind(), format!("cache {name:?}: {}", err.message()))
+}
+
 impl CachesConfig {
-    /// Parses TOML text.
+    /// Parses TOML text: a `[caches.NAME]` table per cache, holding its options.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] with the parser's message (unknown options included).
+    /// [`ErrorKind::Config`] for invalid TOML (with its line, never the text of the line,
+    /// which may hold a password), an unknown option (naming the nearest one) or a bad value.
     pub fn from_toml_str(text: &str) -> Result<CachesConfig> {
-        toml::from_str(text).map_err(|e| config_error(format!("invalid cache configuration: {e}")))
+        let table: toml::Table = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            let at = line.map(|l| format!(" at line {l}")).unwrap_or_default();
+            config_error(format!("invalid TOML{at}: {}", e.message()))
+        })?;
+        let mut config = CachesConfig::default();
+        for (key, value) in table {
+            let toml::Value::Table(caches) = value else {
+                return Err(config_error(format!(
+                    "unknown top-level key `{key}`: caches are tables named [caches.NAME]"
+                )));
+            };
+            if key != "caches" {
+                return Err(config_error(format!(
+                    "unknown table [{key}]: caches are tables named [caches.NAME]"
+                )));
+            }
+            for (name, options) in caches {
+                let toml::Value::Table(options) = options else {
+                    return Err(config_error(format!("caches.{name} must be a table")));
+                };
+                let mut entry = CacheConfig::default();
+                // The URL first: options written beside it override those in its query.
+                let mut options: Vec<_> = options.into_iter().collect();
+                options.sort_by_key(|(option, _)| option != "url");
+                for (option, value) in options {
+                    let text = match value {
+                        toml::Value::String(s) => s,
+                        toml::Value::Integer(n) => n.to_string(),
+                        toml::Value::Float(x) => x.to_string(),
+                        toml::Value::Boolean(b) => b.to_string(),
+                        _ => {
+                            return Err(options::invalid(
+                                &option,
+                                "must be a string, a number or a boolean",
+                            ))
+                        }
+                    };
+                    entry
+                        .set_option(&option, &text)
+                        .map_err(|e| in_cache(&name, e))?;
+                }
+                config.caches.insert(name, entry);
+            }
+        }
+        Ok(config)
     }
 
     /// Reads and parses a TOML file.
@@ -97,6 +131,10 @@ impl CachesConfig {
     /// assert_eq!(config.caches["sessions"].max_entries, Some(100));
     /// # Ok::<(), cache_api::Error>(())
     /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for a `CACHE_*` variable that names no option (naming the
+    /// nearest one), an empty `CACHE_URL`, or a bad value.
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<CachesConfig> {
         let mut found: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
         for (name, value) in vars {
@@ -104,7 +142,9 @@ impl CachesConfig {
                 continue;
             };
             let Some((cache, option)) = split_env_name(rest) else {
-                continue;
+                let guess = rest.to_ascii_lowercase();
+                let err = options::unknown(&guess, &format!("the environment ({name})"));
+                return Err(err);
             };
             found.entry(cache).or_default().push((option, value));
         }
@@ -114,11 +154,9 @@ impl CachesConfig {
             options.sort_by_key(|(option, _)| option != "url");
             let mut entry = CacheConfig::default();
             for (option, value) in options {
-                if option == "url" {
-                    entry = CacheConfig::from_url(&value)?;
-                } else {
-                    entry.set_option(&option, &value)?;
-                }
+                entry
+                    .set_option(&option, &value)
+                    .map_err(|e| in_cache(&cache, e))?;
             }
             config.caches.insert(cache, entry);
         }
@@ -130,8 +168,10 @@ impl CachesConfig {
         let mut caches = BTreeMap::new();
         for (name, config) in &self.caches {
             let cache = config.build().await.map_err(|e| {
-                let message = format!("cache {name:?}: {}", e.message());
-                Error::new(e.kind(), message).with_shared_source(std::sync::Arc::new(e))
+                let message = format!("cache {name:?} could not be built");
+                Error::new(e.kind(), message)
+                    .with_temporary(e.is_temporary())
+                    .with_source(e)
             })?;
             caches.insert(name.clone(), cache);
         }
@@ -142,11 +182,19 @@ impl CachesConfig {
 /// Splits `SESSIONS_DEFAULT_TIMEOUT` into `("sessions", "default_timeout")` and
 /// `DEFAULT_TIMEOUT` into `("default", "default_timeout")`.
 fn split_env_name(rest: &str) -> Option<(String, String)> {
-    for option in ENV_OPTIONS {
+    // Longest names first, so that `SESSIONS_DEFAULT_TIMEOUT` is not read as an option
+    // `timeout` of a cache `sessions_default`.
+    let mut names: Vec<String> = options::OPTIONS
+        .iter()
+        .filter(|o| o.kind != options::Kind::RedisUrl)
+        .map(|o| o.name.to_ascii_uppercase())
+        .collect();
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    for option in names {
         if rest == option {
             return Some((DEFAULT_CACHE.to_owned(), option.to_ascii_lowercase()));
         }
-        if let Some(cache) = rest.strip_suffix(option).and_then(|c| c.strip_suffix('_')) {
+        if let Some(cache) = rest.strip_suffix(&option).and_then(|c| c.strip_suffix('_')) {
             if !cache.is_empty() {
                 return Some((cache.to_ascii_lowercase(), option.to_ascii_lowercase()));
             }
@@ -279,7 +327,7 @@ mod tests {
         let default = &config.caches["default"];
         assert_eq!(
             default.default_timeout,
-            Some(DurationValue::Seconds(2700.0))
+            Some(DurationValue::Text("2700".into()))
         );
         assert_eq!(default.url, "${REDIS_URL}");
     }

@@ -1,0 +1,272 @@
+//! The one table of configuration options. It drives the parsing of a URL's query, of
+//! `CACHE_*` environment variables and of TOML, the error texts (an unknown option names the
+//! nearest known one), and the table of docs/configuration.md (a test checks they agree).
+
+use cache_api::{Error, ErrorKind, Result};
+
+/// What an option's value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The backend's URL.
+    Url,
+    /// Free text.
+    Text,
+    /// A signed integer.
+    Integer,
+    /// A whole number of at least 1.
+    Count,
+    /// A wait limit: seconds or a duration with units, at least 1 ms.
+    Wait,
+    /// An entry's lifetime: seconds or a duration with units, `0` or at least 1 ms, or
+    /// `never`.
+    Ttl,
+    /// `true`/`false`, `1`/`0`, `yes`/`no`.
+    Flag,
+    /// A file's path.
+    Path,
+    /// A query parameter of the Redis URL itself, passed on to the `redis` crate.
+    RedisUrl,
+}
+
+/// Which backends an option applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Any,
+    Memory,
+    Redis,
+}
+
+/// One option. Its default and doc are read by the test that keeps docs/configuration.md
+/// equal to this table.
+#[derive(Debug)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) struct OptionSpec {
+    pub(crate) name: &'static str,
+    pub(crate) kind: Kind,
+    pub(crate) scope: Scope,
+    pub(crate) default: &'static str,
+    pub(crate) doc: &'static str,
+}
+
+const fn option(
+    name: &'static str,
+    kind: Kind,
+    scope: Scope,
+    default: &'static str,
+    doc: &'static str,
+) -> OptionSpec {
+    OptionSpec {
+        name,
+        kind,
+        scope,
+        default,
+        doc,
+    }
+}
+
+/// Every option, in the order the documentation lists them.
+pub(crate) const OPTIONS: &[OptionSpec] = &[
+    option("url", Kind::Url, Scope::Any, "`memory://`", "the backend and its address; `${VAR}` is replaced from the environment; an empty URL is an error"),
+    option("prefix", Kind::Text, Scope::Any, "`\"\"`", "Django's `KEY_PREFIX`"),
+    option("version", Kind::Integer, Scope::Any, "`1`", "Django's `VERSION`"),
+    option("default_timeout", Kind::Ttl, Scope::Any, "`300`", "Django's `TIMEOUT`, the default TTL: seconds (`2700`, `2.5`), a duration (`500ms`, `45m`, `1h30m`, `7days`, `2w`), or `never`; `0` stores nothing"),
+    option("connect_timeout", Kind::Wait, Scope::Redis, "`5s`", "bound on (re)connecting (django-redis `SOCKET_CONNECT_TIMEOUT`); 1 ms to 1 day"),
+    option("response_timeout", Kind::Wait, Scope::Redis, "`5s`", "bound on each reply (django-redis `SOCKET_TIMEOUT`); 1 ms to 1 day"),
+    option("max_entries", Kind::Count, Scope::Memory, "`100000`", "entries held before eviction (at least 1)"),
+    option("max_bytes", Kind::Count, Scope::Memory, "none", "bytes of keys and values held, instead of entries (at least 1)"),
+    option("max_value_size", Kind::Count, Scope::Any, "512 MiB", "larger encoded values fail with `TooLarge`"),
+    option("max_key_length", Kind::Count, Scope::Any, "`250`", "longest composed key, in bytes"),
+    option("relaxed_keys", Kind::Flag, Scope::Any, "`false`", "accept any non-empty key"),
+    option("fail_open", Kind::Flag, Scope::Any, "`false`", "answer backend outages as misses (django-redis `IGNORE_EXCEPTIONS`)"),
+    option("tls_ca_file", Kind::Path, Scope::Redis, "none", "`rediss://`: PEM file of a private CA to trust"),
+    option("db", Kind::RedisUrl, Scope::Redis, "`0`", "`unix://` URLs: the database number (in `redis://` URLs it is the path)"),
+    option("user", Kind::RedisUrl, Scope::Redis, "none", "`unix://` URLs: the ACL user"),
+    option("pass", Kind::RedisUrl, Scope::Redis, "none", "`unix://` URLs: the password (never shown)"),
+    option("protocol", Kind::RedisUrl, Scope::Redis, "`resp2`", "`resp3` to speak RESP3"),
+];
+
+/// The option called `name`.
+pub(crate) fn find(name: &str) -> Option<&'static OptionSpec> {
+    OPTIONS.iter().find(|o| o.name == name)
+}
+
+/// The error for an unknown option, naming the nearest known one.
+pub(crate) fn unknown(name: &str, place: &str) -> Error {
+    let nearest = OPTIONS
+        .iter()
+        .map(|o| (edit_distance(name, o.name), o.name))
+        .min()
+        .filter(|(d, _)| *d <= name.len().max(3) / 2 + 1);
+    let hint = match nearest {
+        Some((_, near)) => format!("; did you mean `{near}`?"),
+        None => format!(
+            "; options are: {}",
+            OPTIONS
+                .iter()
+                .map(|o| o.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    Error::new(
+        ErrorKind::Config,
+        format!("unknown option `{name}` in {place}{hint}"),
+    )
+}
+
+/// The number of one-character edits (insert, delete, substitute, swap two neighbours) from
+/// `a` to `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut rows = vec![(0..=b.len()).collect::<Vec<_>>(); a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = d;
+        }
+    }
+    rows[a.len()][b.len()]
+}
+
+/// A boolean as written in configuration: `true`/`false`, `1`/`0`, `yes`/`no`, any case.
+pub(crate) fn parse_flag(option: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(invalid(
+            option,
+            "is not a boolean (write true/false, 1/0 or yes/no)",
+        )),
+    }
+}
+
+/// A whole number of at least 1.
+pub(crate) fn parse_count(option: &str, value: &str) -> Result<u64> {
+    match value.trim().parse::<u64>() {
+        Ok(0) => Err(invalid(option, "must be at least 1")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(invalid(option, "is not a whole number")),
+    }
+}
+
+/// A signed integer.
+pub(crate) fn parse_integer(option: &str, value: &str) -> Result<i64> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(option, "is not an integer"))
+}
+
+/// The error for a bad value: it names the option, never quotes the value (which may be a
+/// secret).
+pub(crate) fn invalid(option: &str, why: &str) -> Error {
+    Error::new(
+        ErrorKind::Config,
+        format!("option `{option}`: the value {why}"),
+    )
+}
+
+/// The option table as Markdown, as docs/configuration.md holds it.
+#[cfg(test)]
+pub(crate) fn markdown_table() -> String {
+    let mut out = String::from(
+        "| option | applies to | default | URL query | TOML | environment | meaning |\n|---|---|---|---|---|---|---|\n",
+    );
+    for o in OPTIONS {
+        let scope = match o.scope {
+            Scope::Any => "every backend",
+            Scope::Memory => "memory",
+            Scope::Redis => "redis",
+        };
+        let (query, toml, env) = match o.kind {
+            Kind::Url => (
+                "the URL itself".to_owned(),
+                "`url`".to_owned(),
+                "`CACHE_URL`, `CACHE_<NAME>_URL`".to_owned(),
+            ),
+            Kind::RedisUrl => (
+                format!("`{}=`", o.name),
+                "in `url`".to_owned(),
+                "in the URL".to_owned(),
+            ),
+            _ => (
+                format!("`{}=`", o.name),
+                format!("`{}`", o.name),
+                format!(
+                    "`CACHE_{}`, `CACHE_<NAME>_{}`",
+                    o.name.to_ascii_uppercase(),
+                    o.name.to_ascii_uppercase()
+                ),
+            ),
+        };
+        out.push_str(&format!(
+            "| `{}` | {scope} | {} | {query} | {toml} | {env} | {} |\n",
+            o.name, o.default, o.doc
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_name_the_nearest_option() {
+        for (typo, meant) in [
+            ("prefx", "prefix"),
+            ("defualt_timeout", "default_timeout"),
+            ("respone_timeout", "response_timeout"),
+            ("fail_opne", "fail_open"),
+            ("urll", "url"),
+            ("max_entires", "max_entries"),
+        ] {
+            let err = unknown(typo, "the URL");
+            assert_eq!(err.kind(), ErrorKind::Config);
+            assert!(
+                err.message().contains(&format!("did you mean `{meant}`")),
+                "{typo}: {err}"
+            );
+        }
+        assert!(unknown("colour", "the URL")
+            .message()
+            .contains("options are"));
+    }
+
+    #[test]
+    fn flags_are_strict() {
+        for yes in ["true", "TRUE", "1", "yes"] {
+            assert!(parse_flag("f", yes).unwrap());
+        }
+        for no in ["false", "0", "No"] {
+            assert!(!parse_flag("f", no).unwrap());
+        }
+        for bad in ["ture", "2", "", "on", "y"] {
+            assert_eq!(
+                parse_flag("f", bad).unwrap_err().kind(),
+                ErrorKind::Config,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_configuration_page_shows_this_table() {
+        let page = include_str!("../../docs/configuration.md");
+        assert!(
+            page.contains(&markdown_table()),
+            "docs/configuration.md must hold the table of caches/src/options.rs; it is:\n{}",
+            markdown_table()
+        );
+    }
+}
