@@ -289,7 +289,8 @@ impl CacheConfig {
 
     #[cfg(feature = "memory")]
     fn memory_backend(&self, url: &str) -> Result<DynCacheBackend> {
-        if url.split_once('?').is_some() {
+        let (base, query) = split_query(url);
+        if query.is_some() {
             return Err(options::invalid(
                 "url",
                 "of a memory:// cache takes none of the redis URL's own parameters",
@@ -303,7 +304,11 @@ impl CacheConfig {
         if let Some(n) = self.max_bytes {
             builder = builder.with_max_bytes(n);
         }
-        Ok(std::sync::Arc::new(builder.build()))
+        let name = base.trim_start_matches("memory://").trim_end_matches('/');
+        if name.is_empty() {
+            return Ok(std::sync::Arc::new(builder.build()));
+        }
+        crate::memory_stores::shared(name, (self.max_entries, self.max_bytes), builder)
     }
 
     #[cfg(not(feature = "memory"))]

@@ -4,6 +4,8 @@
 
 mod config;
 mod duration;
+#[cfg(feature = "memory")]
+mod memory_stores;
 #[cfg(feature = "metrics")]
 mod metrics_export;
 mod options;

@@ -66,7 +66,7 @@ const fn option(
 
 /// Every option, in the order the documentation lists them.
 pub(crate) const OPTIONS: &[OptionSpec] = &[
-    option("url", Kind::Url, Scope::Any, "`memory://`", "the backend and its address; `${VAR}` is replaced from the environment; an empty URL is an error"),
+    option("url", Kind::Url, Scope::Any, "`memory://`", "the backend and its address; `${VAR}` is replaced from the environment; an empty URL is an error; `memory://NAME`: caches with the same NAME share one store (Django's `LOCATION`), `memory://` alone is a store of its own"),
     option("prefix", Kind::Text, Scope::Any, "`\"\"`", "Django's `KEY_PREFIX`"),
     option("version", Kind::Integer, Scope::Any, "`1`", "Django's `VERSION`"),
     option("default_timeout", Kind::Ttl, Scope::Any, "`300`", "Django's `TIMEOUT`, the default TTL: seconds (`2700`, `2.5`), a duration (`500ms`, `45m`, `1h30m`, `7days`, `2w`), or `never`; `0` stores nothing"),
@@ -260,13 +260,22 @@ mod tests {
         }
     }
 
+    /// Run with `CACHES_BLESS_DOCS=1` to write the table into the page after changing it.
     #[test]
     fn the_configuration_page_shows_this_table() {
-        let page = include_str!("../../docs/configuration.md");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md");
+        let page = std::fs::read_to_string(path).unwrap();
+        let table = markdown_table();
+        if std::env::var_os("CACHES_BLESS_DOCS").is_some() {
+            let start = page.find("| option | applies to |").unwrap();
+            let end = start + page[start..].find("\n\n").unwrap() + 1;
+            std::fs::write(path, format!("{}{table}{}", &page[..start], &page[end..])).unwrap();
+            return;
+        }
         assert!(
-            page.contains(&markdown_table()),
-            "docs/configuration.md must hold the table of caches/src/options.rs; it is:\n{}",
-            markdown_table()
+            page.contains(&table),
+            "docs/configuration.md must hold the table of caches/src/options.rs \
+             (CACHES_BLESS_DOCS=1 cargo test -p caches --lib writes it); it is:\n{table}"
         );
     }
 }
