@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
 mod duration;
@@ -17,11 +18,14 @@ pub use duration::DurationValue;
 pub use registry::{Caches, CachesConfig, DEFAULT_CACHE};
 
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use metrics_export::record_metrics;
 
 #[cfg(feature = "memory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use cache_memory::{MemoryBackend, MemoryBackendBuilder};
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use cache_redis::{RedisBackend, RedisBackendBuilder};
 
 /// Builds a [`Cache`] from a URL: `memory://`, `redis://…`, `rediss://…`, with options in the
@@ -43,6 +47,7 @@ pub async fn from_url(url: &str) -> Result<Cache> {
 }
 
 /// The guide in `docs/`: every Rust block of every page is compiled and run as a doc test.
+/// The test `every_guide_page_is_a_doc_test` fails when a page is missing from this list.
 #[cfg(doctest)]
 mod guide {
     macro_rules! pages {
@@ -63,6 +68,31 @@ mod guide {
         Migrating = "../../docs/migrating-from-django.md",
         Redis = "../../docs/redis.md",
         Resilience = "../../docs/resilience.md",
+        FailureModes = "../../docs/failure-modes.md",
+        Benchmarks = "../../docs/benchmarks.md",
+        Cluster = "../../docs/cluster.md",
+        Tiered = "../../docs/tiered.md",
         Readme = "../../README.md",
     );
+}
+
+#[cfg(test)]
+mod guide_pages {
+    /// Every Markdown page of `docs/` is in the doc-test list of `mod guide`.
+    #[test]
+    fn every_guide_page_is_a_doc_test() {
+        let lib = include_str!("lib.rs");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs");
+        let mut missing = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name.ends_with(".md") && !lib.contains(&format!("\"../../docs/{name}\"")) {
+                missing.push(name);
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "docs pages missing from `mod guide` in caches/src/lib.rs: {missing:?}"
+        );
+    }
 }
