@@ -9,6 +9,7 @@ pub mod codec;
 mod error;
 mod expiry;
 mod inflight;
+mod invalidation;
 mod key;
 mod options;
 mod policy;
@@ -21,6 +22,10 @@ pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_SIZE, DEFAULT_TIMEOUT};
 pub use cache::Cache;
 pub use error::{Error, ErrorKind, Result};
 pub use expiry::{Expiry, KeyTtl, Timeout};
+pub use invalidation::{
+    DynInvalidationChannel, InvalidationChannel, InvalidationEvent, InvalidationStream,
+    Subscription,
+};
 pub use key::{make_key, KeyPolicy, DEFAULT_MAX_KEY_LEN};
 pub use options::CallOptions;
 pub use policy::{FailSafe, Lease, LoadPolicy, Loaded, OnUndecodable, Source};

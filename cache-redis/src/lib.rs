@@ -8,6 +8,7 @@ mod backend;
 mod config;
 mod connection;
 mod error;
+mod invalidation;
 mod redis_backend;
 mod scripts;
 mod topology;
@@ -17,4 +18,5 @@ pub use config::{
     URL_ENV_VAR,
 };
 pub use error::{classify, from_redis, BACKEND};
+pub use invalidation::{RedisInvalidation, RedisInvalidationBuilder, DEFAULT_INVALIDATION_TIMEOUT};
 pub use redis_backend::RedisBackend;
