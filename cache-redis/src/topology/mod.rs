@@ -193,6 +193,19 @@ impl Driver {
         Ok(())
     }
 
+    /// Sends a batch, every command checked first: nothing is sent if one is refused.
+    async fn batch(
+        &self,
+        command: &str,
+        on_replace: OnReplace,
+        chains: Vec<Vec<Part>>,
+    ) -> Result<Answers> {
+        for part in chains.iter().flatten() {
+            self.check(command, &part.cmd)?;
+        }
+        self.topology.batch(command, on_replace, chains).await
+    }
+
     /// Sends one command and converts its reply.
     pub(crate) async fn query<T: FromRedisValue>(
         &self,
@@ -257,7 +270,7 @@ impl Driver {
                 )]
             })
             .collect();
-        let mut answers = flatten(self.topology.batch(lua.name, on_replace, chains).await?);
+        let mut answers = flatten(self.batch(lua.name, on_replace, chains).await?);
         // The nodes that have not seen the script yet get its source.
         let retry: Vec<usize> = answers
             .iter()
@@ -278,7 +291,7 @@ impl Driver {
                     )]
                 })
                 .collect();
-            let again = flatten(self.topology.batch(lua.name, on_replace, chains).await?);
+            let again = flatten(self.batch(lua.name, on_replace, chains).await?);
             for (i, answer) in retry.into_iter().zip(again) {
                 if let Some(slot) = answers.get_mut(i) {
                     *slot = answer;
@@ -355,9 +368,6 @@ impl Driver {
                     .collect()
             })
             .collect();
-        for keys in &group_keys {
-            self.check(lua.name, &lua.evalsha(keys, &[b"0"]))?;
-        }
         let answers = self
             .script_per_group(lua, OnReplace::Retry, &group_keys, &[b"0"])
             .await?;
@@ -396,12 +406,11 @@ impl Driver {
                 if let Some(ms) = px {
                     cmd.arg("PX").arg(ms);
                 }
-                self.check("SET", &cmd)?;
                 chain.push(Part::new(cmd, key.as_bytes()));
             }
             chains.push(chain);
         }
-        let answers = self.topology.batch("SET", OnReplace::Fail, chains).await?;
+        let answers = self.batch("SET", OnReplace::Fail, chains).await?;
         let mut failed = Vec::new();
         for (indices, chain_answers) in groups.into_iter().zip(answers) {
             if chain_answers.len() != indices.len() {
