@@ -10,6 +10,7 @@ mod config;
 mod error;
 mod layer;
 mod link;
+mod local;
 mod message;
 mod stats;
 
@@ -18,4 +19,5 @@ pub use config::{
     DEFAULT_NETWORK_TIMEOUT,
 };
 pub use layer::TieredLayer;
+pub use local::{LocalInvalidation, DEFAULT_LOCAL_CAPACITY};
 pub use stats::TieredStats;

@@ -3,6 +3,9 @@
 //!
 //! Each case gets its own backend and its own channel, so that cases running in parallel do
 //! not invalidate each other's L1; cross-instance coherence is tested in `cache-tiered/tests`.
+//!
+//! `tiered_in_process` runs the suite again on the layer over two memory backends with an
+//! in-process channel: the layer sees only the contracts, whatever is beneath it.
 
 // Test helpers report failures by panicking, like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -12,7 +15,7 @@ use std::sync::Arc;
 use cache_api::DynCacheBackend;
 use cache_memory::MemoryBackend;
 use cache_redis::{RedisBackend, RedisInvalidation};
-use cache_tiered::TieredLayer;
+use cache_tiered::{LocalInvalidation, TieredLayer};
 
 async fn backend() -> DynCacheBackend {
     let url = cache_test_support::shared_redis_url();
@@ -37,4 +40,19 @@ async fn backend() -> DynCacheBackend {
 
 mod tiered {
     conformance_tests::conformance_suite!("tiered", super::backend);
+}
+
+async fn in_process() -> DynCacheBackend {
+    match TieredLayer::builder(MemoryBackend::new(), MemoryBackend::new())
+        .with_invalidation(Arc::new(LocalInvalidation::new()))
+        .build()
+        .await
+    {
+        Ok(backend) => Arc::new(backend),
+        Err(err) => panic!("cannot build the tiered layer: {err}"),
+    }
+}
+
+mod tiered_in_process {
+    conformance_tests::conformance_suite!("tiered", super::in_process);
 }
