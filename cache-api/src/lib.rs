@@ -8,6 +8,7 @@ mod cache;
 mod codec;
 mod error;
 mod expiry;
+mod invalidation;
 mod key;
 mod load;
 mod options;
@@ -19,6 +20,10 @@ pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_SIZE, DEFAULT_TTL};
 pub use cache::Cache;
 pub use error::{Error, ErrorKind, Result};
 pub use expiry::{Expiry, KeyTtl, Ttl};
+pub use invalidation::{
+    DynInvalidationChannel, InvalidationChannel, InvalidationEvent, InvalidationStream,
+    Subscription,
+};
 pub use key::{KeyPolicy, DEFAULT_MAX_KEY_LEN};
 pub use load::{FailSafe, Lease, LoadPolicy, Loaded, OnUndecodable, Source};
 pub use options::WriteOptions;

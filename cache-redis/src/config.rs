@@ -7,8 +7,9 @@ use cache_api::redact_url;
 use cache_api::{Error, ErrorKind, Result};
 use redis::cluster::ClusterClientBuilder;
 
-use crate::backend::Client;
+use crate::connection::Timeouts;
 use crate::error::BACKEND;
+use crate::topology::Client;
 use crate::RedisBackend;
 
 /// The server used when no URL is given: database 0 of a local Redis.
@@ -267,14 +268,13 @@ impl RedisBackendBuilder {
         let client = self.client().map_err(|e| {
             crate::error::config_from_redis(&format!("URL {redacted}"), e).with_operation("connect")
         })?;
-        RedisBackend::connect_client(
-            client,
-            redacted,
-            self.connect_timeout,
-            self.response_timeout,
-        )
-        .await
-        .map_err(|e| e.with_operation("connect"))
+        let timeouts = Timeouts {
+            connect: self.connect_timeout,
+            response: self.response_timeout,
+        };
+        RedisBackend::connect_client(client, redacted, timeouts)
+            .await
+            .map_err(|e| e.with_operation("connect"))
     }
 }
 
@@ -336,9 +336,9 @@ impl RedisBackendBuilder {
             // Redirections and retries during a failover may take several round trips: the
             // whole call gets the same bound as a call to one server.
             .overall_response_timeout(Some(bound))
-            .retries(crate::cluster::RETRIES)
-            .min_retry_wait(crate::cluster::MIN_RETRY_WAIT_MS)
-            .max_retry_wait(crate::cluster::MAX_RETRY_WAIT_MS);
+            .retries(crate::topology::RETRIES)
+            .min_retry_wait(crate::topology::MIN_RETRY_WAIT_MS)
+            .max_retry_wait(crate::topology::MAX_RETRY_WAIT_MS);
         if let Some(password) = &self.password {
             builder = builder.password(password);
         }

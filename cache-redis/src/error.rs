@@ -1,11 +1,13 @@
-//! The one mapping from [`redis::RedisError`] to [`cache_api::Error`].
+//! The one mapping from [`redis::RedisError`] to [`cache_api::Error`], exported so that other
+//! crates talking to the same server (a layer, an invalidation channel) classify its errors the
+//! same way instead of keeping a copy that drifts.
 
 use cache_api::{Error, ErrorKind};
 use redis::{RedisError, ServerErrorKind};
 
 /// The backend's name, as errors and [`CacheBackend::name`](cache_api::CacheBackend::name)
 /// report it.
-pub(crate) const BACKEND: &str = "redis";
+pub const BACKEND: &str = "redis";
 
 /// Maps an error of the `redis` crate, met while running `command`, to the cache's error.
 ///
@@ -13,7 +15,16 @@ pub(crate) const BACKEND: &str = "redis";
 /// (`is_timeout`, `is_connection_dropped`, `is_io_error`, the error kind and the server's
 /// error code), never from message text. The redis error is kept as the source. Neither
 /// carries a password: redis' errors do not include the connection URL.
-pub(crate) fn from_redis(command: &str, err: RedisError) -> Error {
+///
+/// ```
+/// use cache_api::ErrorKind;
+///
+/// let refused = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+/// let err = cache_redis::from_redis("GET", refused);
+/// assert_eq!(err.kind(), ErrorKind::Unavailable);
+/// assert!(err.is_temporary());
+/// ```
+pub fn from_redis(command: &str, err: RedisError) -> Error {
     let (kind, temporary) = classify(&err);
     Error::new(kind, format!("{command}: {err}"))
         .with_temporary(temporary)
@@ -32,8 +43,20 @@ pub(crate) fn config_from_redis(context: &str, err: RedisError) -> Error {
         .with_source(err)
 }
 
-/// The kind of `err` and whether retrying may succeed.
-fn classify(err: &RedisError) -> (ErrorKind, bool) {
+/// The kind of `err` and whether retrying may succeed: the classification [`from_redis`] uses.
+///
+/// - [`ErrorKind::Timeout`] (temporary): no answer in time.
+/// - [`ErrorKind::Unavailable`] (temporary): refused, dropped or broken connections, a server
+///   loading its data, a cluster resharding or failing over (`MOVED`, `ASK`, `TRYAGAIN`,
+///   `CLUSTERDOWN`, `MASTERDOWN`).
+/// - [`ErrorKind::Config`] (permanent): a refused password or user, a missing permission, an
+///   invalid client configuration.
+/// - [`ErrorKind::WrongType`] (permanent): the key holds another Redis type.
+/// - [`ErrorKind::Backend`], temporary: `READONLY` (a replica, maybe promoted soon, as during
+///   a failover); permanent: anything else, `OOM` included (`maxmemory` reached under
+///   `noeviction`: the same write fails until someone frees memory, so an automatic retry
+///   would only spin).
+pub fn classify(err: &RedisError) -> (ErrorKind, bool) {
     if err.is_timeout() {
         return (ErrorKind::Timeout, true);
     }
@@ -62,6 +85,9 @@ fn classify(err: &RedisError) -> (ErrorKind, bool) {
         _ => match err.code() {
             Some("WRONGTYPE") => (ErrorKind::WrongType, false),
             Some("NOAUTH" | "WRONGPASS") => (ErrorKind::Config, false),
+            // As `ServerErrorKind::ReadOnly`, should a reply carry the code without the kind
+            // (a script answering the error of its `INCRBY`).
+            Some("READONLY") => (ErrorKind::Backend, true),
             _ => (ErrorKind::Backend, false),
         },
     }
@@ -95,6 +121,21 @@ pub(crate) fn closed() -> Error {
     Error::new(ErrorKind::Unavailable, "the backend was closed")
         .with_temporary(false)
         .with_backend(BACKEND)
+}
+
+/// An error for a value (or any argument) of `len` bytes, over the server's
+/// `proto-max-bulk-len` of `limit`: refused before anything is sent, so that the server does
+/// not close the connection that other calls share.
+pub(crate) fn too_large(command: &str, len: usize, limit: u64) -> Error {
+    Error::new(
+        ErrorKind::TooLarge,
+        format!(
+            "{command}: an argument of {len} bytes is over the server's proto-max-bulk-len \
+             ({limit} bytes); nothing was sent"
+        ),
+    )
+    .with_temporary(false)
+    .with_backend(BACKEND)
 }
 
 /// An error for a reply of an unexpected shape.
@@ -182,6 +223,37 @@ mod tests {
             assert_eq!(mapped.kind(), ErrorKind::Unavailable, "{mapped:?}");
             assert!(mapped.is_temporary(), "{mapped:?}");
         }
+    }
+
+    #[test]
+    fn write_refusals_are_backend() {
+        let server = |reply: &str| {
+            redis::parse_redis_value(reply.as_bytes())
+                .and_then(Value::extract_error)
+                .unwrap_err()
+        };
+        for (err, temporary) in [
+            (
+                server("-OOM command not allowed when used memory > 'maxmemory'.\r\n"),
+                false,
+            ),
+            (
+                server("-READONLY You can't write against a read only replica.\r\n"),
+                true,
+            ),
+            (server("-MISCONF Errors writing to the AOF file\r\n"), false),
+        ] {
+            let mapped = from_redis("SET", err);
+            assert_eq!(mapped.kind(), ErrorKind::Backend, "{mapped:?}");
+            assert_eq!(mapped.is_temporary(), temporary, "{mapped:?}");
+        }
+    }
+
+    #[test]
+    fn too_large_is_permanent() {
+        let err = too_large("SET", 10, 5);
+        assert_eq!(err.kind(), ErrorKind::TooLarge);
+        assert!(!err.is_temporary());
     }
 
     #[test]

@@ -5,13 +5,18 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 mod backend;
-mod cluster;
 mod config;
+mod connection;
 mod error;
-mod watchdog;
+mod invalidation;
+mod redis_backend;
+mod scripts;
+mod topology;
 
-pub use backend::RedisBackend;
 pub use config::{
     RedisBackendBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_URL,
     URL_ENV_VAR,
 };
+pub use error::{classify, from_redis, BACKEND};
+pub use invalidation::{RedisInvalidation, RedisInvalidationBuilder, DEFAULT_INVALIDATION_TIMEOUT};
+pub use redis_backend::RedisBackend;

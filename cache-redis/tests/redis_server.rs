@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
-use common::{raw, raw_cmd, start};
+use common::{command_calls, raw, raw_cmd, reset_stats, start};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -15,7 +15,6 @@ use cache_api::{Bytes, CacheBackend, ErrorKind, Expiry, KeyTtl, SetOptions};
 use cache_memory::MemoryBackend;
 use cache_redis::RedisBackend;
 use cache_test_support::RedisServer;
-use redis::aio::MultiplexedConnection;
 
 async fn backend(server: &RedisServer) -> RedisBackend {
     RedisBackend::connect(&server.url()).await.unwrap()
@@ -334,29 +333,6 @@ async fn incr_agrees_with_the_memory_backend_on_odd_values() {
 }
 
 // ----- round trips ----------------------------------------------------------------------------
-
-/// `INFO commandstats` as command name → calls, leaving out the commands of the raw
-/// connection that reads them.
-async fn command_calls(conn: &mut MultiplexedConnection) -> HashMap<String, u64> {
-    let info: String = raw_cmd(conn, &["INFO", "commandstats"]).await;
-    info.lines()
-        .filter_map(|line| {
-            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            let calls = stats
-                .strip_prefix("calls=")?
-                .split(',')
-                .next()?
-                .parse()
-                .ok()?;
-            Some((name.to_owned(), calls))
-        })
-        .filter(|(name, _)| !name.starts_with("info") && !name.starts_with("config"))
-        .collect()
-}
-
-async fn reset_stats(conn: &mut MultiplexedConnection) {
-    raw_cmd::<()>(conn, &["CONFIG", "RESETSTAT"]).await;
-}
 
 /// A `get_or_set_with` miss costs two round trips (the read, then one write that answers
 /// the winner), a hit one; the same for `get_or_set`.

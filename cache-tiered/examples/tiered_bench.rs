@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use cache_api::{Bytes, CacheBackend, DynCacheBackend, Expiry, SetOptions};
 use cache_memory::MemoryBackend;
-use cache_redis::RedisBackend;
+use cache_redis::{RedisBackend, RedisInvalidation};
 use cache_test_support::RedisServer;
-use cache_tiered::TieredBackend;
+use cache_tiered::TieredLayer;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -104,10 +104,11 @@ async fn main() -> Res<()> {
     Ok(())
 }
 
-async fn tiered(url: &str, l1: MemoryBackend, channel: &str) -> Res<TieredBackend> {
-    let l2 = Arc::new(RedisBackend::connect(url).await?);
-    Ok(TieredBackend::builder(l1, l2)
-        .with_redis_invalidation(url, channel)
+async fn tiered(url: &str, l1: MemoryBackend, channel: &str) -> Res<TieredLayer> {
+    let l2 = RedisBackend::connect(url).await?;
+    let channel = RedisInvalidation::connect(url, channel).await?;
+    Ok(TieredLayer::builder(l1, l2)
+        .with_invalidation(Arc::new(channel))
         .build()
         .await?)
 }
@@ -330,7 +331,7 @@ async fn zipf(url: &str, redis: &DynCacheBackend) -> Res<()> {
             .collect();
         // Warm up with one pass, then measure a second one (other random draws).
         run_workload(&backends, 1).await?;
-        let before: Vec<_> = tiered_instances.iter().map(TieredBackend::stats).collect();
+        let before: Vec<_> = tiered_instances.iter().map(TieredLayer::stats).collect();
         let (ops, read, write) = run_workload(&backends, 7).await?;
         let (mut hits, mut misses, mut received) = (0, 0, 0);
         for (t, b) in tiered_instances.iter().zip(before) {

@@ -1,13 +1,13 @@
-//! [`TieredBackendBuilder`]: the two levels, the invalidation channel, and what L1 may serve.
+//! [`TieredLayerBuilder`]: the two levels, the invalidation channel, and what L1 may serve.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use cache_api::{DynCacheBackend, Result};
-use cache_memory::MemoryBackend;
+use cache_api::{CacheBackend, DynCacheBackend, DynInvalidationChannel, Result};
 
 use crate::error::config;
-use crate::TieredBackend;
+use crate::TieredLayer;
 
 /// The longest an entry stays in L1 by default: one minute (less when L2's TTL is shorter).
 pub const DEFAULT_L1_MAX_TTL: Duration = Duration::from_secs(60);
@@ -15,8 +15,8 @@ pub const DEFAULT_L1_MAX_TTL: Duration = Duration::from_secs(60);
 /// How often the channel is checked by default with a `PING`: every second.
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How long one call on the channel may take by default (connect, `SUBSCRIBE`, `PING`,
-/// `PUBLISH`): one second.
+/// How long one call on the channel may take by default (subscribing, a confirmation, a
+/// publication with its retry): one second.
 pub const DEFAULT_NETWORK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What an instance serves while its invalidation channel is down.
@@ -44,14 +44,7 @@ pub enum DisconnectedMode {
     MaxStaleness(Duration),
 }
 
-/// Where invalidations are published and heard.
-#[derive(Clone)]
-pub(crate) struct ChannelConfig {
-    pub(crate) url: String,
-    pub(crate) name: String,
-}
-
-/// Builds a [`TieredBackend`]: an L1, an L2, the invalidation channel, and the limits.
+/// Builds a [`TieredLayer`]: an L1, an L2, the invalidation channel, and the limits.
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
@@ -59,14 +52,15 @@ pub(crate) struct ChannelConfig {
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// use cache_memory::MemoryBackend;
-/// use cache_redis::RedisBackend;
-/// use cache_tiered::{DisconnectedMode, TieredBackend};
+/// use cache_redis::{RedisBackend, RedisInvalidation};
+/// use cache_tiered::{DisconnectedMode, TieredLayer};
 ///
 /// let url = "redis://127.0.0.1:6379/0";
 /// let l1 = MemoryBackend::builder().with_max_entries(50_000).build();
-/// let l2 = Arc::new(RedisBackend::connect(url).await?);
-/// let backend = TieredBackend::builder(l1, l2)
-///     .with_redis_invalidation(url, "myapp:cache-invalidation")
+/// let l2 = RedisBackend::connect(url).await?;
+/// let channel = RedisInvalidation::connect(url, "myapp:cache-invalidation").await?;
+/// let backend = TieredLayer::builder(l1, l2)
+///     .with_invalidation(Arc::new(channel))
 ///     .with_l1_max_ttl(Duration::from_secs(30))
 ///     .with_disconnected_mode(DisconnectedMode::MaxStaleness(Duration::from_secs(2)))
 ///     .build()
@@ -75,26 +69,22 @@ pub(crate) struct ChannelConfig {
 /// # Ok(()) }
 /// ```
 #[must_use]
-pub struct TieredBackendBuilder {
-    pub(crate) l1: MemoryBackend,
+pub struct TieredLayerBuilder {
+    pub(crate) l1: DynCacheBackend,
     pub(crate) l2: DynCacheBackend,
-    pub(crate) channel: Option<ChannelConfig>,
+    pub(crate) channel: Option<DynInvalidationChannel>,
     pub(crate) l1_max_ttl: Duration,
     pub(crate) disconnected_mode: DisconnectedMode,
     pub(crate) heartbeat_interval: Duration,
     pub(crate) network_timeout: Duration,
 }
 
-impl fmt::Debug for TieredBackendBuilder {
+impl fmt::Debug for TieredLayerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TieredBackendBuilder")
+        f.debug_struct("TieredLayerBuilder")
             .field("l1", &self.l1)
-            .field("l2", &self.l2.name())
-            .field(
-                "channel_url",
-                &self.channel.as_ref().map(|c| cache_api::redact_url(&c.url)),
-            )
-            .field("channel_name", &self.channel.as_ref().map(|c| &c.name))
+            .field("l2", &self.l2)
+            .field("channel", &self.channel)
             .field("l1_max_ttl", &self.l1_max_ttl)
             .field("disconnected_mode", &self.disconnected_mode)
             .field("heartbeat_interval", &self.heartbeat_interval)
@@ -103,16 +93,18 @@ impl fmt::Debug for TieredBackendBuilder {
     }
 }
 
-impl TieredBackendBuilder {
-    /// A builder over `l1` and `l2` with the defaults; the invalidation channel must still be
-    /// given with [`with_redis_invalidation`](Self::with_redis_invalidation).
+impl TieredLayerBuilder {
+    /// A builder over `l1` and `l2` (any two backends; usually an in-process memory backend
+    /// over a shared one) with the defaults; the invalidation channel must still be given
+    /// with [`with_invalidation`](Self::with_invalidation).
     ///
-    /// `l1` must be dedicated to this backend: [`build`](Self::build) clears it, and entries
-    /// that this backend did not write are never served.
-    pub fn new(l1: MemoryBackend, l2: DynCacheBackend) -> Self {
-        TieredBackendBuilder {
-            l1,
-            l2,
+    /// `l1` must be dedicated to this layer: [`build`](Self::build) clears it, and entries
+    /// that this layer did not write are never served. An `Arc` of a backend, or a
+    /// [`DynCacheBackend`], is a backend too.
+    pub fn new(l1: impl CacheBackend, l2: impl CacheBackend) -> Self {
+        TieredLayerBuilder {
+            l1: Arc::new(l1),
+            l2: Arc::new(l2),
             channel: None,
             l1_max_ttl: DEFAULT_L1_MAX_TTL,
             disconnected_mode: DisconnectedMode::default(),
@@ -121,22 +113,11 @@ impl TieredBackendBuilder {
         }
     }
 
-    /// Publishes and hears invalidations on the Redis pub/sub channel `channel_name` of the
-    /// server at `url` (usually L2's own server). Every instance that shares L2 must use the
-    /// same channel. Required.
-    ///
-    /// The URL takes the forms of the `redis` crate (`redis://[user][:password]@host:port/db`);
-    /// pub/sub ignores the database number, so instances over different databases of one
-    /// server need different channel names.
-    pub fn with_redis_invalidation(
-        mut self,
-        url: impl Into<String>,
-        channel_name: impl Into<String>,
-    ) -> Self {
-        self.channel = Some(ChannelConfig {
-            url: url.into(),
-            name: channel_name.into(),
-        });
+    /// Publishes and hears invalidations on `channel` (for Redis,
+    /// `cache_redis::RedisInvalidation`). Every instance that shares L2 must use the same
+    /// channel. Required.
+    pub fn with_invalidation(mut self, channel: DynInvalidationChannel) -> Self {
+        self.channel = Some(channel);
         self
     }
 
@@ -157,45 +138,49 @@ impl TieredBackendBuilder {
         self
     }
 
-    /// How often the channel is checked with a `PING` (default
-    /// [`DEFAULT_HEARTBEAT_INTERVAL`]).
+    /// How often the channel must confirm that it delivers (default
+    /// [`DEFAULT_HEARTBEAT_INTERVAL`]; a `PING` on Redis).
     ///
     /// A connection that breaks is noticed at once; one that silently stops delivering (a
     /// network partition) is noticed within this interval plus the network timeout, and L1 is
-    /// trusted no longer than that after the last answered `PING`.
+    /// trusted no longer than that after the last confirmation. Hits served more than one
+    /// interval after it are counted as
+    /// [`unconfirmed_hits`](crate::TieredStats::unconfirmed_hits).
     pub fn with_heartbeat_interval(mut self, interval: Duration) -> Self {
         self.heartbeat_interval = interval;
         self
     }
 
-    /// How long one call on the channel may take (default [`DEFAULT_NETWORK_TIMEOUT`]): the
-    /// connection, `SUBSCRIBE`, each `PING` and each `PUBLISH`. L2's calls are bounded by L2.
+    /// How long one call on the channel may take (default [`DEFAULT_NETWORK_TIMEOUT`]):
+    /// subscribing, each confirmation, and each publication (its retry included). L2's calls
+    /// are bounded by L2.
+    ///
+    /// A change (`set`, `delete`, …) takes at most L2's bound plus this timeout (plus L1's
+    /// own time, microseconds for a memory L1): the L2 call, then the publication of its
+    /// invalidation, which is queued (and retried at each confirmation) when it does not
+    /// complete in time.
     pub fn with_network_timeout(mut self, timeout: Duration) -> Self {
         self.network_timeout = timeout;
         self
     }
 
-    /// Checks the configuration, connects the channel (a publishing connection and a
-    /// subscribed one), clears L1, and starts the task that listens for invalidations.
+    /// Checks the configuration, subscribes to the channel, clears L1, and starts the task
+    /// that listens for invalidations.
     ///
     /// Must be called within a tokio runtime, which runs the listening task.
     ///
     /// # Errors
-    /// - [`ErrorKind::Config`](cache_api::ErrorKind::Config): no invalidation channel, an
-    ///   empty channel name, a zero duration, a URL that does not parse, a refused password,
-    ///   or no tokio runtime.
-    /// - [`ErrorKind::Unavailable`](cache_api::ErrorKind::Unavailable) or
-    ///   [`ErrorKind::Timeout`](cache_api::ErrorKind::Timeout): the channel's server cannot
-    ///   be reached within the network timeout.
-    pub async fn build(self) -> Result<TieredBackend> {
-        let Some(channel) = &self.channel else {
+    /// - [`ErrorKind::Config`](cache_api::ErrorKind::Config): no invalidation channel, a zero
+    ///   duration, or no tokio runtime.
+    /// - The channel's errors when it cannot subscribe
+    ///   ([`ErrorKind::Unavailable`](cache_api::ErrorKind::Unavailable),
+    ///   [`ErrorKind::Timeout`](cache_api::ErrorKind::Timeout) within the network timeout).
+    pub async fn build(self) -> Result<TieredLayer> {
+        if self.channel.is_none() {
             return Err(config(
-                "no invalidation channel: call with_redis_invalidation(url, channel_name); \
-                 without one, instances would serve each other's stale values",
+                "no invalidation channel: call with_invalidation(channel); without one, \
+                 instances would serve each other's stale values",
             ));
-        };
-        if channel.name.is_empty() {
-            return Err(config("the invalidation channel name is empty"));
         }
         for (name, value) in [
             ("l1_max_ttl", self.l1_max_ttl),
@@ -206,20 +191,55 @@ impl TieredBackendBuilder {
                 return Err(config(format!("{name} is zero")));
             }
         }
-        TieredBackend::start(self).await
+        TieredLayer::start(self).await
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use std::time::Instant;
 
-    use cache_api::ErrorKind;
+    use cache_api::{async_trait, Bytes, Error, ErrorKind, InvalidationChannel, Subscription};
+    use cache_memory::MemoryBackend;
 
     use super::*;
 
-    fn builder() -> TieredBackendBuilder {
-        TieredBackendBuilder::new(MemoryBackend::new(), Arc::new(MemoryBackend::new()))
+    /// A channel that cannot be reached.
+    #[derive(Debug)]
+    struct Unreachable;
+
+    #[async_trait]
+    impl InvalidationChannel for Unreachable {
+        fn name(&self) -> &'static str {
+            "unreachable"
+        }
+        async fn publish(&self, _: Bytes) -> Result<()> {
+            Err(Error::new(ErrorKind::Unavailable, "unreachable"))
+        }
+        async fn subscribe(&self, _: Duration) -> Result<Subscription> {
+            Err(Error::new(ErrorKind::Unavailable, "unreachable"))
+        }
+    }
+
+    /// A channel that never answers.
+    #[derive(Debug)]
+    struct Silent;
+
+    #[async_trait]
+    impl InvalidationChannel for Silent {
+        fn name(&self) -> &'static str {
+            "silent"
+        }
+        async fn publish(&self, _: Bytes) -> Result<()> {
+            std::future::pending().await
+        }
+        async fn subscribe(&self, _: Duration) -> Result<Subscription> {
+            std::future::pending().await
+        }
+    }
+
+    fn builder() -> TieredLayerBuilder {
+        TieredLayerBuilder::new(MemoryBackend::new(), MemoryBackend::new())
     }
 
     #[test]
@@ -232,31 +252,20 @@ mod tests {
         assert!(b.channel.is_none());
     }
 
-    #[test]
-    fn debug_leaves_the_password_out() {
-        let b = builder().with_redis_invalidation("redis://app:hunter2@127.0.0.1:1/0", "ch");
-        let shown = format!("{b:?}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("redis://app:***@127.0.0.1:1/0"), "{shown}");
-    }
-
     #[tokio::test]
     async fn invalid_configurations_are_refused() {
-        let url = "redis://127.0.0.1:1";
+        let channel = || -> DynInvalidationChannel { Arc::new(Unreachable) };
         let cases = [
             builder(),
-            builder().with_redis_invalidation(url, ""),
             builder()
-                .with_redis_invalidation(url, "ch")
+                .with_invalidation(channel())
                 .with_l1_max_ttl(Duration::ZERO),
             builder()
-                .with_redis_invalidation(url, "ch")
+                .with_invalidation(channel())
                 .with_heartbeat_interval(Duration::ZERO),
             builder()
-                .with_redis_invalidation(url, "ch")
+                .with_invalidation(channel())
                 .with_network_timeout(Duration::ZERO),
-            builder().with_redis_invalidation("not a url", "ch"),
-            builder().with_redis_invalidation("http://127.0.0.1:1", "ch"),
         ];
         for b in cases {
             let shown = format!("{b:?}");
@@ -267,18 +276,22 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_channel_fails_within_the_timeout() {
-        // Port 1 on loopback: nothing listens there.
-        let started = std::time::Instant::now();
-        let err = builder()
-            .with_redis_invalidation("redis://127.0.0.1:1", "ch")
-            .with_network_timeout(Duration::from_millis(300))
-            .build()
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
-            "{err:?}"
-        );
-        assert!(started.elapsed() < Duration::from_secs(2), "{err:?}");
+        for channel in [
+            Arc::new(Unreachable) as DynInvalidationChannel,
+            Arc::new(Silent),
+        ] {
+            let started = Instant::now();
+            let err = builder()
+                .with_invalidation(channel)
+                .with_network_timeout(Duration::from_millis(300))
+                .build()
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+                "{err:?}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(1), "{err:?}");
+        }
     }
 }

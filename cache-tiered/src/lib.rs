@@ -4,17 +4,20 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
-mod backend;
 mod channel;
 mod coherence;
 mod config;
 mod error;
+mod layer;
+mod link;
+mod local;
 mod message;
 mod stats;
 
-pub use backend::TieredBackend;
 pub use config::{
-    DisconnectedMode, TieredBackendBuilder, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_L1_MAX_TTL,
+    DisconnectedMode, TieredLayerBuilder, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_L1_MAX_TTL,
     DEFAULT_NETWORK_TIMEOUT,
 };
+pub use layer::TieredLayer;
+pub use local::{LocalInvalidation, DEFAULT_LOCAL_CAPACITY};
 pub use stats::TieredStats;

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A snapshot of the counters of one [`TieredBackend`](crate::TieredBackend) (all its clones).
+/// A snapshot of the counters of one [`TieredLayer`](crate::TieredLayer) (all its clones).
 ///
 /// The hit rate of L1 is `l1_hits / (l1_hits + l1_misses)`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,6 +21,13 @@ pub struct TieredStats {
     /// [`DisconnectedMode::MaxStaleness`](crate::DisconnectedMode::MaxStaleness) (counted in
     /// `l1_hits` too).
     pub stale_hits: u64,
+    /// L1 hits served while the channel was subscribed but unconfirmed: its last confirmation
+    /// was more than one heartbeat old (a late `PING` answer: a stalled server, a partition),
+    /// within the heartbeat plus the network timeout (counted in `l1_hits` too). An
+    /// invalidation may have been held up meanwhile, so such a hit may be older than a write
+    /// that another instance saw succeed; a steady count means the channel is unhealthy. A
+    /// few per heartbeat are normal under load: the confirmation takes a round trip.
+    pub unconfirmed_hits: u64,
     /// Invalidation messages received from other instances.
     pub invalidations_received: u64,
     /// Invalidation messages published.
@@ -40,6 +47,7 @@ pub(crate) struct Counters {
     pub(crate) l1_rejected: AtomicU64,
     pub(crate) l1_fills: AtomicU64,
     pub(crate) stale_hits: AtomicU64,
+    pub(crate) unconfirmed_hits: AtomicU64,
     pub(crate) invalidations_received: AtomicU64,
     pub(crate) invalidations_published: AtomicU64,
     pub(crate) publish_failures: AtomicU64,
@@ -61,6 +69,7 @@ impl Counters {
             l1_rejected: read(&self.l1_rejected),
             l1_fills: read(&self.l1_fills),
             stale_hits: read(&self.stale_hits),
+            unconfirmed_hits: read(&self.unconfirmed_hits),
             invalidations_received: read(&self.invalidations_received),
             invalidations_published: read(&self.invalidations_published),
             publish_failures: read(&self.publish_failures),

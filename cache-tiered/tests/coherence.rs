@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 use cache_api::{Bytes, CacheBackend, Expiry, SetOptions};
 use cache_memory::MemoryBackend;
 use cache_redis::RedisBackend;
+use cache_redis::RedisInvalidation;
 use cache_test_support::RedisServer;
-use cache_tiered::{DisconnectedMode, TieredBackend, TieredBackendBuilder};
+use cache_tiered::{DisconnectedMode, TieredLayer, TieredLayerBuilder};
 
 /// One instance: the backend and a handle on its L1, to look inside.
 struct Instance {
-    backend: TieredBackend,
+    backend: TieredLayer,
     l1: MemoryBackend,
 }
 
@@ -27,12 +28,17 @@ async fn instance(
     redis_url: &str,
     channel_url: &str,
     channel: &str,
-    configure: impl FnOnce(TieredBackendBuilder) -> TieredBackendBuilder,
+    configure: impl FnOnce(TieredLayerBuilder) -> TieredLayerBuilder,
 ) -> Instance {
     let l1 = MemoryBackend::new();
-    let l2 = Arc::new(RedisBackend::connect(redis_url).await.unwrap());
-    let builder =
-        TieredBackend::builder(l1.clone(), l2).with_redis_invalidation(channel_url, channel);
+    let l2 = RedisBackend::connect(redis_url).await.unwrap();
+    // The channel's own bound is the shortest network timeout the tests configure.
+    let channel = RedisInvalidation::builder(channel_url, channel)
+        .with_timeout(Duration::from_millis(200))
+        .build()
+        .await
+        .unwrap();
+    let builder = TieredLayer::builder(l1.clone(), l2).with_invalidation(Arc::new(channel));
     let backend = configure(builder).build().await.unwrap();
     Instance { backend, l1 }
 }
@@ -375,7 +381,7 @@ async fn restore(conn: &mut redis::aio::MultiplexedConnection) {
     command(conn, &["ACL", "SETUSER", "sub", "&*"]).await;
 }
 
-fn quick(b: TieredBackendBuilder) -> TieredBackendBuilder {
+fn quick(b: TieredLayerBuilder) -> TieredLayerBuilder {
     b.with_heartbeat_interval(Duration::from_millis(100))
         .with_network_timeout(Duration::from_millis(200))
 }

@@ -5,8 +5,11 @@
 //! kills it when the test process is gone) started with `--cluster-enabled yes` and a node
 //! timeout of one second, so that a replica takes over from a killed master within a few
 //! seconds. The nodes are joined with `redis-cli --cluster create … --cluster-replicas 1`, and
-//! [`RedisCluster::start`] returns once every node reports `cluster_state:ok` and every replica
-//! is in sync with its master.
+//! [`RedisCluster::start`] returns once every node reports `cluster_state:ok`, every node sees a
+//! replica for every master, each of those replicas reports `master_link_status:up`, and every
+//! replica is in sync with its master ([`RedisCluster::wait_until_ready`]). Without the replica
+//! check, a test that kills a master could find no replica to wait for: `redis-cli` returns
+//! before the replicas have attached, and a busy machine makes that window wide.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -108,7 +111,7 @@ impl RedisCluster {
         );
         create.extend(["--cluster-replicas", "1", "--cluster-yes"].map(str::to_owned));
         cluster.redis_cli(&create)?;
-        cluster.wait_until_ok(FORM_TIMEOUT)?;
+        cluster.wait_until_ready(FORM_TIMEOUT)?;
         cluster.wait_for_replication(FORM_TIMEOUT)?;
         Ok(cluster)
     }
@@ -296,6 +299,69 @@ impl RedisCluster {
                 }
             }
         }
+    }
+
+    /// Waits until the cluster is whole ([`wait_until_ok`](Self::wait_until_ok)) and every master
+    /// that serves slots has a replica, as every live node sees it, that reports
+    /// `master_link_status:up`: a test that kills a master then always finds a replica to
+    /// take over (`redis-cli --cluster create` returns before the replicas have attached).
+    ///
+    /// # Errors
+    /// After `timeout`, saying which master has no attached replica, or which replica's link
+    /// is down, as last seen.
+    pub fn wait_until_ready(&self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let state = self.state().and_then(|()| self.replicas_attached());
+            match state {
+                Ok(()) => return Ok(()),
+                Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+                Err(e) => {
+                    return Err(format!(
+                        "the cluster on ports {:?} is not ready after {timeout:?}: {e}",
+                        self.ports()
+                    ))
+                }
+            }
+        }
+    }
+
+    /// `Ok` when every live node sees a replica for every master that serves slots, and each
+    /// of those replicas reports its link to its master up.
+    fn replicas_attached(&self) -> Result<(), String> {
+        let live = self.live_ports();
+        for &port in &live {
+            let text = self.command(port, &["CLUSTER", "NODES"])?;
+            let nodes: Vec<NodeLine> = text.lines().filter_map(NodeLine::parse).collect();
+            for master in nodes.iter().filter(|n| n.is_master && n.has_slots) {
+                let replicas: Vec<u16> = nodes
+                    .iter()
+                    .filter(|n| n.master_id == master.id && !n.failed && live.contains(&n.port))
+                    .map(|n| n.port)
+                    .collect();
+                if replicas.is_empty() {
+                    return Err(format!(
+                        "node {port} sees no replica of the master {}",
+                        master.port
+                    ));
+                }
+                let mut linked = false;
+                for &replica in &replicas {
+                    let info = self.command(replica, &["INFO", "replication"])?;
+                    if info_field(&info, "master_link_status") == Some("up") {
+                        linked = true;
+                        break;
+                    }
+                }
+                if !linked {
+                    return Err(format!(
+                        "no replica of the master {} ({replicas:?}) reports master_link_status:up",
+                        master.port
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `Ok` when the cluster is whole, as described in [`wait_until_ok`](Self::wait_until_ok).
@@ -500,7 +566,7 @@ impl NodeLine {
 }
 
 /// The value of `name:value` in an `INFO` answer.
-fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
     info.lines()
         .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
 }
@@ -511,7 +577,11 @@ fn first_lines(text: &str, n: usize) -> String {
 
 /// Sends one command (after `AUTH`, with a password) on a new connection to 127.0.0.1:`port`
 /// and reads a status, error, integer or bulk-string answer.
-fn raw_command(port: u16, password: Option<&str>, args: &[&str]) -> Result<String, String> {
+pub(crate) fn raw_command(
+    port: u16,
+    password: Option<&str>,
+    args: &[&str],
+) -> Result<String, String> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let context = |e: std::io::Error| format!("node {port}, {}: {e}", args.join(" "));
     let stream = TcpStream::connect_timeout(&addr, COMMAND_TIMEOUT).map_err(context)?;

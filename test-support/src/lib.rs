@@ -59,6 +59,9 @@ CACHE_TEST_REDIS_URL to a server the tests may use.";
 /// How long a server may take to answer its first `PING`.
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a replica may take to report its link to the master up.
+pub const REPLICA_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// How many free ports are tried when another process takes the one picked first.
 const START_ATTEMPTS: usize = 3;
 
@@ -190,6 +193,55 @@ impl RedisServer {
             }
         }
         server
+    }
+
+    /// Starts a replica of `master` (`--replicaof 127.0.0.1 <port>`, and `--masterauth` when
+    /// `password` is given), with `extra_args`, and returns once it reports
+    /// `master_link_status:up` (its first sync done).
+    ///
+    /// # Errors
+    /// As [`start`](RedisServer::start); when the link is not up within [`REPLICA_TIMEOUT`],
+    /// a message with the replica's `INFO replication` and its log.
+    pub fn start_replica_of(
+        master: &RedisServer,
+        password: Option<&str>,
+        extra_args: &[&str],
+    ) -> Result<RedisServer, String> {
+        let port = master.port().to_string();
+        let mut args = vec!["--replicaof", "127.0.0.1", port.as_str()];
+        if let Some(password) = password {
+            args.extend(["--masterauth", password, "--requirepass", password]);
+        }
+        args.extend_from_slice(extra_args);
+        let replica = RedisServer::start_with(&args)?;
+        let deadline = Instant::now() + REPLICA_TIMEOUT;
+        loop {
+            let info = cluster::raw_command(replica.port(), password, &["INFO", "replication"])
+                .unwrap_or_default();
+            if cluster::info_field(&info, "master_link_status") == Some("up") {
+                return Ok(replica);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "the replica on port {} of {} has no link up after {REPLICA_TIMEOUT:?}: \
+                     {}; its log:\n{}",
+                    replica.port(),
+                    master.port(),
+                    info.lines().take(12).collect::<Vec<_>>().join(", "),
+                    read_log(&replica.dir)
+                ));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends one command on a new connection (after `AUTH` when `password` is given) and
+    /// returns its answer as text: a status, a bulk string or an integer.
+    ///
+    /// # Errors
+    /// When the server cannot be reached, answers an error, or answers an array.
+    pub fn command(&self, password: Option<&str>, args: &[&str]) -> Result<String, String> {
+        cluster::raw_command(self.port, password, args)
     }
 
     /// The TLS port of a server started by [`start_tls`](Self::start_tls).

@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 use cache_test_support::RedisServer;
+use std::collections::HashMap;
+
 use redis::aio::MultiplexedConnection;
 
 /// A private `redis-server` with `args`; the test fails with the support's message (what to
@@ -35,4 +37,27 @@ pub(crate) async fn raw_cmd<T: redis::FromRedisValue>(
         cmd.arg(*arg);
     }
     cmd.query_async(conn).await.unwrap()
+}
+
+/// `INFO commandstats` as command name → calls, leaving out the commands of the raw
+/// connection that reads them.
+pub(crate) async fn command_calls(conn: &mut MultiplexedConnection) -> HashMap<String, u64> {
+    let info: String = raw_cmd(conn, &["INFO", "commandstats"]).await;
+    info.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = stats
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .filter(|(name, _)| !name.starts_with("info") && !name.starts_with("config"))
+        .collect()
+}
+
+pub(crate) async fn reset_stats(conn: &mut MultiplexedConnection) {
+    raw_cmd::<()>(conn, &["CONFIG", "RESETSTAT"]).await;
 }

@@ -9,7 +9,17 @@
 -- `-?[0-9]{1,20}`, leading zeros allowed; values in u64 but past i64 overflow.
 -- The value is never changed when an error is answered. The common case (a canonical
 -- integer) costs EXISTS and INCRBY; the full checks run only when INCRBY refuses the value.
+--
+-- A refusal of the write itself (OOM: maxmemory reached under noeviction; READONLY: a
+-- replica; MISCONF, ...) is answered as that error reply, unchanged, never as a status:
+-- its error code is not ERR (nor WRONGTYPE), which INCRBY uses for the value's own faults.
 local key = KEYS[1]
+
+-- Whether a pcall error is about the value (ERR ..., WRONGTYPE ...), not a refusal.
+local function about_the_value(reply)
+  local code = string.match(reply.err, '^(%S+)')
+  return code == 'ERR' or code == 'WRONGTYPE'
+end
 
 -- Fast path: an existing key holding a canonical integer (what the codec writes). INCRBY
 -- refuses anything else without changing it, and then the full checks below classify it.
@@ -23,6 +33,9 @@ if type(fast) == 'number' then
     return {0, string.format('%d', fast)}
   end
   return {0, redis.call('GET', key)}
+end
+if not about_the_value(fast) then
+  return fast
 end
 
 local kind = redis.call('TYPE', key)['ok']
@@ -85,7 +98,11 @@ if type(result) == 'table' and result.err then
   if canonical ~= value then
     redis.call('SET', key, value, 'KEEPTTL')
   end
-  return {3, ''}
+  -- The value was checked above: an ERR now can only be the result's overflow.
+  if about_the_value(result) then
+    return {3, ''}
+  end
+  return result
 end
 -- Read the result back as text: Lua numbers are doubles and would round past 2^53.
 return {0, redis.call('GET', key)}

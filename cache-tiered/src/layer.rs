@@ -1,4 +1,5 @@
-//! [`TieredBackend`]: the contract on an in-process L1 over a shared L2.
+//! [`TieredLayer`]: the contract on an L1 over an L2, any two backends, kept coherent across
+//! instances by an invalidation channel.
 
 use std::fmt;
 use std::future::Future;
@@ -13,18 +14,28 @@ use cache_api::{
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::channel::{self, ListenerConfig, Publisher, Shared, Trust};
+use crate::channel::{self, ListenerConfig, Publisher, Shared};
 use crate::coherence::{self, Coherence, Stamp};
 use crate::error::{self, is_ambiguous, BACKEND};
+use crate::link::{Link, Trust};
 use crate::message::Invalidation;
 use crate::stats::{bump, Counters};
-use crate::{TieredBackendBuilder, TieredStats};
+use crate::{TieredLayerBuilder, TieredStats};
 
-/// A two-level cache: an in-process [`MemoryBackend`](cache_memory::MemoryBackend) (L1) over a
-/// shared backend such as Redis (L2), kept coherent across instances.
+/// A two-level cache as a layer over two contracts: an L1 (usually an in-process memory
+/// backend) over an L2 (usually a shared one such as Redis), any two [`CacheBackend`]s, kept
+/// coherent across instances by an [`InvalidationChannel`](cache_api::InvalidationChannel).
+///
+/// It is named a layer, not a backend, because it stores nothing itself: like the `*Layer`
+/// wrappers of tower, it composes the contracts beneath it, and is itself a [`CacheBackend`]
+/// that a [`Cache`] (or another layer) can sit on.
 ///
 /// - **Reads** try L1, then L2; a value read from L2 is put in L1 for its remaining TTL in L2,
-///   at most [`l1_max_ttl`](TieredBackendBuilder::with_l1_max_ttl).
+///   at most [`l1_max_ttl`](TieredLayerBuilder::with_l1_max_ttl). The value and its remaining
+///   life come from L2 in one call
+///   ([`get_with_expiry`](CacheBackend::get_with_expiry), and
+///   [`get_many_with_expiry`](CacheBackend::get_many_with_expiry) for `get_many`): one round
+///   trip per L1 miss on Redis, one per `get_many`.
 /// - **Changes** (`set`, `set_many`, `delete`, `delete_many`, `delete_if_value`, `touch`,
 ///   `incr`, `clear`) go to L2 first; then this instance updates or evicts its L1 and
 ///   publishes an invalidation, which every other instance applies to its own L1.
@@ -41,11 +52,24 @@ use crate::{TieredBackendBuilder, TieredStats};
 /// When the channel is lost, L1 is distrusted at once: reads go to L2 only, or to L1 within
 /// the [`DisconnectedMode::MaxStaleness`](crate::DisconnectedMode::MaxStaleness) the user
 /// chose. When the channel is back, L1 is cleared before it serves again. A channel that
-/// silently stops delivering is caught by a `PING` every
-/// [`heartbeat interval`](TieredBackendBuilder::with_heartbeat_interval).
+/// silently stops delivering is caught by its confirmations, due every
+/// [`heartbeat interval`](TieredLayerBuilder::with_heartbeat_interval): L1 is trusted for at
+/// most the interval plus the network timeout after the last one, and the hits served after
+/// one interval without a confirmation are counted apart
+/// ([`TieredStats::unconfirmed_hits`]): they may be older than a write another instance saw
+/// succeed, when the server stalled between that write and its invalidation.
 ///
-/// Changes made to L2 by anything else than a `TieredBackend` on the same channel (another
+/// Changes made to L2 by anything else than a `TieredLayer` on the same channel (another
 /// program, `redis-cli`) are not seen by L1 before its entries expire.
+///
+/// # Time bound
+///
+/// A change (`set`, `set_many`, `delete`, …, `clear`) takes at most **L2's bound plus the
+/// [network timeout](TieredLayerBuilder::with_network_timeout)** (plus L1's own time,
+/// microseconds for a memory L1): the L2 call, then the publication of its invalidation,
+/// which is queued and retried at the next confirmation when it does not complete in time.
+/// A read takes at most L1's bound plus L2's. With Redis' defaults (5 s + 5 s) and a network
+/// timeout of 1 s: 11 s for a change; the fault tests check the bound with a frozen server.
 ///
 /// # Cancel safety
 ///
@@ -58,13 +82,14 @@ use crate::{TieredBackendBuilder, TieredStats};
 /// # async fn main() -> cache_api::Result<()> {
 /// use std::sync::Arc;
 /// use cache_memory::MemoryBackend;
-/// use cache_redis::RedisBackend;
-/// use cache_tiered::TieredBackend;
+/// use cache_redis::{RedisBackend, RedisInvalidation};
+/// use cache_tiered::TieredLayer;
 ///
 /// let url = "redis://127.0.0.1:6379/0";
-/// let l2 = Arc::new(RedisBackend::connect(url).await?);
-/// let backend = TieredBackend::builder(MemoryBackend::new(), l2)
-///     .with_redis_invalidation(url, "myapp:invalidation")
+/// let l2 = RedisBackend::connect(url).await?;
+/// let channel = RedisInvalidation::connect(url, "myapp:invalidation").await?;
+/// let backend = TieredLayer::builder(MemoryBackend::new(), l2)
+///     .with_invalidation(Arc::new(channel))
 ///     .build()
 ///     .await?;
 /// let cache = backend.cache_builder().with_prefix("myapp").build()?;
@@ -74,7 +99,7 @@ use crate::{TieredBackendBuilder, TieredStats};
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct TieredBackend {
+pub struct TieredLayer {
     inner: Arc<Inner>,
 }
 
@@ -101,9 +126,9 @@ impl Drop for Inner {
     }
 }
 
-impl fmt::Debug for TieredBackend {
+impl fmt::Debug for TieredLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TieredBackend")
+        f.debug_struct("TieredLayer")
             .field("l1", &self.inner.shared.l1)
             .field("l2", &self.inner.l2)
             .field("publisher", &self.inner.publisher)
@@ -117,38 +142,38 @@ impl fmt::Debug for TieredBackend {
 // Compile-time check: the backend crosses tasks and threads.
 const _: fn() = || {
     fn assert_send_sync<T: Send + Sync>() {}
-    assert_send_sync::<TieredBackend>();
+    assert_send_sync::<TieredLayer>();
 };
 
-impl TieredBackend {
-    /// A builder over `l1` and `l2`; see [`TieredBackendBuilder`].
-    pub fn builder(l1: cache_memory::MemoryBackend, l2: DynCacheBackend) -> TieredBackendBuilder {
-        TieredBackendBuilder::new(l1, l2)
+impl TieredLayer {
+    /// A builder over `l1` and `l2`; see [`TieredLayerBuilder`].
+    pub fn builder(l1: impl CacheBackend, l2: impl CacheBackend) -> TieredLayerBuilder {
+        TieredLayerBuilder::new(l1, l2)
     }
 
-    /// Connects the channel and starts listening; called by [`TieredBackendBuilder::build`].
-    pub(crate) async fn start(builder: TieredBackendBuilder) -> Result<TieredBackend> {
+    /// Subscribes to the channel and starts listening; called by [`TieredLayerBuilder::build`].
+    pub(crate) async fn start(builder: TieredLayerBuilder) -> Result<TieredLayer> {
         let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| error::config("a TieredBackend must be built within a tokio runtime"))?;
+            .map_err(|_| error::config("a TieredLayer must be built within a tokio runtime"))?;
         let Some(channel) = builder.channel else {
             return Err(error::config("no invalidation channel"));
         };
-        let redacted = cache_api::redact_url(&channel.url);
-        let client = redis::Client::open(channel.url.as_str()).map_err(|e| {
-            error::from_redis(&format!("URL {redacted}"), e).with_operation("connect")
-        })?;
         let timeout = builder.network_timeout;
         let instance: u128 = rand::random();
-        let publisher = Publisher::connect(client.clone(), channel.name.clone(), instance, timeout)
-            .await
-            .map_err(|e| e.with_operation("connect"))?;
-        let (pubsub, subscribed_at) = channel::subscribe(&client, &channel.name, timeout)
+        let publisher = Arc::new(Publisher::new(channel.clone(), instance, timeout));
+        let config = ListenerConfig {
+            channel,
+            heartbeat: builder.heartbeat_interval,
+            timeout,
+        };
+        let subscription = config
+            .subscribe()
             .await
             .map_err(|e| e.with_operation("connect"))?;
         let shared = Arc::new(Shared {
             l1: builder.l1,
             coherence: Coherence::default(),
-            link: channel::Link::new(
+            link: Link::new(
                 builder.heartbeat_interval,
                 timeout,
                 builder.disconnected_mode,
@@ -156,24 +181,18 @@ impl TieredBackend {
             counters: Counters::default(),
             instance,
         });
-        // Entries the caller may have left in L1 were not written by this backend: the first
-        // connection clears L1 like every later one.
-        shared.connected(subscribed_at).await;
-        let publisher = Arc::new(publisher);
+        // Entries the caller may have left in L1 were not written by this layer: the first
+        // subscription clears L1 like every later one.
+        shared.connected(subscription.since).await;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let listener = runtime.spawn(channel::listen(
             shared.clone(),
             publisher.clone(),
-            ListenerConfig {
-                client,
-                channel: channel.name,
-                heartbeat: builder.heartbeat_interval,
-                timeout,
-            },
-            pubsub,
+            config,
+            subscription,
             shutdown_rx,
         ));
-        Ok(TieredBackend {
+        Ok(TieredLayer {
             inner: Arc::new(Inner {
                 shared,
                 l2: builder.l2,
@@ -212,6 +231,12 @@ impl TieredBackend {
         &self.inner.l2
     }
 
+    /// The L1 backend. Its entries carry a stamp before the value: read them through the
+    /// layer.
+    pub fn l1(&self) -> &DynCacheBackend {
+        &self.inner.shared.l1
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::SeqCst) {
             Err(error::closed())
@@ -244,7 +269,7 @@ impl TieredBackend {
 }
 
 impl Inner {
-    fn l1(&self) -> &cache_memory::MemoryBackend {
+    fn l1(&self) -> &DynCacheBackend {
         &self.shared.l1
     }
 
@@ -274,7 +299,18 @@ impl Inner {
     /// The value of `key` in L1, if it may be served.
     async fn read_l1(&self, key: &str) -> Option<Bytes> {
         let sealed = self.l1().get(key).await.ok()??;
-        match coherence::open(&sealed) {
+        self.open(key, &sealed)
+    }
+
+    /// The value of `key` in L1 with its remaining life there, if it may be served.
+    async fn read_l1_with_expiry(&self, key: &str) -> Option<(Bytes, Expiry)> {
+        let (sealed, expiry) = self.l1().get_with_expiry(key).await.ok()??;
+        Some((self.open(key, &sealed)?, expiry))
+    }
+
+    /// The value in sealed L1 bytes, if still current.
+    fn open(&self, key: &str, sealed: &Bytes) -> Option<Bytes> {
+        match coherence::open(sealed) {
             Some((stamp, value)) if self.coherence().is_current(key, stamp) => Some(value),
             _ => {
                 bump(&self.shared.counters.l1_rejected);
@@ -285,18 +321,20 @@ impl Inner {
 
     fn count_hit(&self, trust: Trust) {
         bump(&self.shared.counters.l1_hits);
-        if trust == Trust::Stale {
-            bump(&self.shared.counters.stale_hits);
+        match trust {
+            Trust::Stale => bump(&self.shared.counters.stale_hits),
+            Trust::Unconfirmed => bump(&self.shared.counters.unconfirmed_hits),
+            _ => {}
         }
     }
 
     /// Puts a value read from (or written to) L2 in L1, stamped `stamp`, with L2's remaining
-    /// life `ttl` as measured from `since`.
-    async fn fill(&self, key: &str, value: &[u8], stamp: Stamp, ttl: KeyTtl, since: Instant) {
-        let remaining = match ttl {
-            KeyTtl::Persistent => None,
-            KeyTtl::Expires(d) => Some(d),
-            // Expired between the two calls, or an answer of a later kind: do not cache.
+    /// life `expiry` as measured from `since`.
+    async fn fill(&self, key: &str, value: &[u8], stamp: Stamp, expiry: Expiry, since: Instant) {
+        let remaining = match expiry {
+            Expiry::Never => None,
+            Expiry::After(d) => Some(d),
+            // An expiry of a later kind: do not cache.
             _ => return,
         };
         if let Some(expiry) = self.l1_expiry(remaining, since) {
@@ -312,20 +350,17 @@ impl Inner {
         }
     }
 
-    /// Reads `key` from L2, filling L1 when the channel is trusted.
-    async fn read_through(&self, key: &str, trust: Trust) -> Result<Option<Bytes>> {
+    /// Reads `key` from L2 with its remaining life (one call), filling L1 when the channel is
+    /// trusted.
+    async fn read_through(&self, key: &str, trust: Trust) -> Result<Option<(Bytes, Expiry)>> {
         bump(&self.shared.counters.l1_misses);
-        if trust != Trust::Connected {
-            return self.l2.get(key).await;
-        }
         let stamp = self.coherence().stamp(key);
         let since = Instant::now();
-        let (value, ttl) = tokio::join!(self.l2.get(key), self.l2.ttl(key));
-        let value = value?;
-        if let (Some(value), Ok(ttl)) = (&value, ttl) {
-            self.fill(key, value, stamp, ttl, since).await;
+        let found = self.l2.get_with_expiry(key).await?;
+        if let (Some((value, expiry)), true) = (&found, trust.may_fill()) {
+            self.fill(key, value, stamp, *expiry, since).await;
         }
-        Ok(value)
+        Ok(found)
     }
 
     /// Evicts `keys` from this instance's L1, invalidating them first.
@@ -353,12 +388,8 @@ impl Inner {
     ) {
         let stamp = self.coherence().invalidate_after_write(key, before);
         match stamp {
-            Some(stamp) if self.trust() == Trust::Connected => {
-                let ttl = match expiry {
-                    Expiry::After(d) => KeyTtl::Expires(d),
-                    _ => KeyTtl::Persistent,
-                };
-                self.fill(key, value, stamp, ttl, since).await;
+            Some(stamp) if self.trust().may_fill() => {
+                self.fill(key, value, stamp, expiry, since).await;
             }
             _ => {
                 let _ = self.l1().delete(key).await;
@@ -437,7 +468,7 @@ impl Inner {
 }
 
 #[async_trait]
-impl CacheBackend for TieredBackend {
+impl CacheBackend for TieredLayer {
     fn name(&self) -> &'static str {
         BACKEND
     }
@@ -452,7 +483,46 @@ impl CacheBackend for TieredBackend {
                 return Ok(Some(value));
             }
         }
+        Ok(inner
+            .read_through(key, trust)
+            .await?
+            .map(|(value, _)| value))
+    }
+
+    /// From L1 with its remaining life there (never more than in L2), or from L2.
+    async fn get_with_expiry(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+        self.check_open()?;
+        let inner = &self.inner;
+        let trust = inner.trust();
+        if trust != Trust::None {
+            if let Some(found) = inner.read_l1_with_expiry(key).await {
+                inner.count_hit(trust);
+                return Ok(Some(found));
+            }
+        }
         inner.read_through(key, trust).await
+    }
+
+    /// One L2 call: `add_or_get`; a value written is then cached and published as by `set`.
+    async fn add_or_get(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<Option<Bytes>> {
+        let inner = self.inner.clone();
+        let key = key.to_owned();
+        self.change("add_or_get", async move {
+            let before = inner.coherence().stamp(&key);
+            let since = Instant::now();
+            let result = inner.l2.add_or_get(&key, value.clone(), expiry).await;
+            match &result {
+                Ok(None) => {
+                    inner.written(&key, &value, expiry, before, since).await;
+                    inner.publish(Invalidation::Keys(vec![key])).await;
+                }
+                // The key held a value: nothing changed.
+                Ok(Some(_)) => {}
+                Err(_) => inner.after_change(vec![key], &result, |_| true).await,
+            }
+            result
+        })
+        .await
     }
 
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
@@ -487,21 +557,13 @@ impl CacheBackend for TieredBackend {
         for _ in &missing_keys {
             bump(&inner.shared.counters.l1_misses);
         }
-        let fill = trust == Trust::Connected;
         let stamps: Vec<Stamp> = missing_keys
             .iter()
             .map(|key| inner.coherence().stamp(key))
             .collect();
         let since = Instant::now();
-        let ttls = async {
-            if fill {
-                futures::future::join_all(missing_keys.iter().map(|key| inner.l2.ttl(key))).await
-            } else {
-                Vec::new()
-            }
-        };
-        let (values, ttls) = tokio::join!(inner.l2.get_many(&missing_keys), ttls);
-        let values = values?;
+        // One L2 call for every key L1 did not have, with their remaining lives.
+        let values = inner.l2.get_many_with_expiry(&missing_keys).await?;
         if values.len() != missing_keys.len() {
             return Err(Error::new(
                 ErrorKind::Backend,
@@ -514,15 +576,16 @@ impl CacheBackend for TieredBackend {
             .with_backend(BACKEND));
         }
         for (n, value) in values.into_iter().enumerate() {
-            let (Some(&i), Some(key)) = (missing.get(n), missing_keys.get(n)) else {
+            let (Some(&i), Some(key), Some(&stamp)) =
+                (missing.get(n), missing_keys.get(n), stamps.get(n))
+            else {
                 continue;
             };
-            if let (Some(value), Some(Ok(ttl)), Some(&stamp)) = (&value, ttls.get(n), stamps.get(n))
-            {
-                inner.fill(key, value, stamp, *ttl, since).await;
+            if let (Some((value, expiry)), true) = (&value, trust.may_fill()) {
+                inner.fill(key, value, stamp, *expiry, since).await;
             }
             if let Some(slot) = found.get_mut(i) {
-                *slot = value;
+                *slot = value.map(|(value, _)| value);
             }
         }
         Ok(found)

@@ -1,0 +1,161 @@
+//! [`RedisBackend`]: the handle on a server or a cluster, and what it offers besides the
+//! contract (connecting, a `Cache` over it, `flush_db`). The contract itself is in
+//! `backend.rs`; the connections in `connection`, the multi-key algorithms in `topology`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use cache_api::{Cache, CacheBuilder, Result};
+
+use crate::connection::{OnReplace, Timeouts};
+use crate::topology::{self, Client, Driver};
+use crate::RedisBackendBuilder;
+
+/// The Redis backend, on the `redis` crate's `ConnectionManager` for one server, or its
+/// `ClusterConnection` for a Redis Cluster.
+///
+/// All clones share one multiplexed connection (one per node on a cluster), on which many tasks
+/// pipeline their commands.
+/// When the connection drops (a server restart, a network failure), the calls in flight fail
+/// with [`ErrorKind::Unavailable`](cache_api::ErrorKind::Unavailable), the next call reconnects, and the same backend works again
+/// once the server is back: there is nothing to rebuild. No call waits longer than the connect
+/// timeout plus the response timeout; a server that does not answer in time gives
+/// [`ErrorKind::Timeout`](cache_api::ErrorKind::Timeout).
+///
+/// No argument longer than the server's `proto-max-bulk-len` (read with `CONFIG GET` at
+/// connect; 512 MiB when `CONFIG` is not allowed) is sent: such a call fails at once with
+/// [`ErrorKind::TooLarge`](cache_api::ErrorKind::TooLarge), and the connection the other calls
+/// share is untouched (the server would otherwise close it).
+///
+/// Every operation is one round trip: `GET`, one `MGET`, `SET` with `PX` and `NX`/`XX`,
+/// `SET … NX GET` for `add_or_get` (Redis 7.0 or later), one pipeline of `SET`s, `UNLINK`,
+/// `PEXPIRE`, `EXISTS`, `PTTL`, and one Lua script each for `incr`, `delete_if_value` and the
+/// reads with their remaining life (`get_with_expiry`, `get_many_with_expiry`: `GET` and
+/// `PTTL` of every key in one atomic call). A script costs one more round trip the first time a
+/// server sees it (`NOSCRIPT`, then `EVAL` with its source).
+/// Only [`clear`](CacheBackend::clear) takes several (`SCAN` and `UNLINK` in batches): it never
+/// runs `FLUSHDB`, which is [`flush_db`](RedisBackend::flush_db), named for what it does.
+///
+/// # Redis Cluster
+///
+/// A `redis+cluster://host1:7000,host2:7001` URL, or
+/// [`with_cluster_urls`](RedisBackendBuilder::with_cluster_urls), connects to a cluster instead;
+/// the backend behaves the same (the same conformance suite passes on both). Each command goes
+/// to the master of its key's hash slot, and `MOVED`/`ASK` redirections (a resharding) and a
+/// failover are followed within the call's time bound. The multi-key calls are split by slot and
+/// the parts sent at once: `get_many` is one `MGET` and `delete_many` one `UNLINK` per slot,
+/// `set_many` one `SET` per entry; `clear` scans every master. See `docs/cluster.md`.
+///
+/// # Cancel safety
+///
+/// A call dropped before it completes (a `select!`, a timeout) may or may not have reached the
+/// server. The batch writes are not transactions: a cancelled or failed `set_many` may have
+/// written some of its entries, and a cancelled `clear` may have deleted some batches. Each
+/// single-key operation, `incr` included, is applied entirely or not at all.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_api::Result<()> {
+/// use cache_redis::RedisBackend;
+///
+/// let backend = RedisBackend::connect("redis://127.0.0.1:6379/0").await?;
+/// let cache = backend.cache_builder().with_prefix("wheel_analyzer").build()?;
+/// cache.set("scanner:last_run", "2025-11-10T14:00:00Z").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisBackend {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) driver: Driver,
+    /// The URL (or the cluster's seed URLs) with the password hidden.
+    url: String,
+    timeouts: Timeouts,
+}
+
+impl fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("url", &self.inner.url)
+            .field("cluster", &self.inner.driver.is_cluster())
+            .field("connect_timeout", &self.inner.timeouts.connect)
+            .field("response_timeout", &self.inner.timeouts.response)
+            .field("bulk_limit", &self.inner.driver.bulk_limit())
+            .field("closed", &self.inner.driver.is_closed())
+            .finish()
+    }
+}
+
+// Compile-time check: the backend crosses tasks and threads.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<RedisBackend>();
+};
+
+impl RedisBackend {
+    /// A builder for the URL and the timeouts; see [`RedisBackendBuilder`].
+    pub fn builder() -> RedisBackendBuilder {
+        RedisBackendBuilder::new()
+    }
+
+    /// Connects to `url` with the default timeouts: `RedisBackend::builder().with_url(url)
+    /// .build()`.
+    ///
+    /// # Errors
+    /// As [`RedisBackendBuilder::build`].
+    pub async fn connect(url: &str) -> Result<RedisBackend> {
+        RedisBackendBuilder::new().with_url(url).build().await
+    }
+
+    /// Connects with a parsed client; called by [`RedisBackendBuilder::build`].
+    pub(crate) async fn connect_client(
+        client: Client,
+        url: String,
+        timeouts: Timeouts,
+    ) -> Result<RedisBackend> {
+        let driver = topology::connect(client, timeouts).await?;
+        Ok(RedisBackend {
+            inner: Arc::new(Inner {
+                driver,
+                url,
+                timeouts,
+            }),
+        })
+    }
+
+    /// A [`Cache`] with Django's defaults (no prefix, version 1, 300 s) over this backend.
+    pub fn cache(&self) -> Cache {
+        Cache::new(Arc::new(self.clone()))
+    }
+
+    /// A [`CacheBuilder`] over this backend, to set the prefix, version and default timeout.
+    pub fn cache_builder(&self) -> CacheBuilder {
+        Cache::builder(Arc::new(self.clone()))
+    }
+
+    /// The longest argument (a value, a key) the server accepts, in bytes: its
+    /// `proto-max-bulk-len` as read at connect, or 512 MiB when it could not be read. Longer
+    /// values are refused with [`ErrorKind::TooLarge`](cache_api::ErrorKind::TooLarge) before
+    /// anything is sent.
+    pub fn max_argument_len(&self) -> u64 {
+        self.inner.driver.bulk_limit()
+    }
+
+    /// Deletes every key of the database (`FLUSHDB`), whoever wrote it; on a cluster, of every
+    /// master.
+    ///
+    /// Meant for tests on a private server; a [`Cache`]'s `clear` deletes only its own keys.
+    ///
+    /// # Errors
+    /// The network errors of every call
+    /// ([`ErrorKind::Unavailable`](cache_api::ErrorKind::Unavailable),
+    /// [`ErrorKind::Timeout`](cache_api::ErrorKind::Timeout)).
+    pub async fn flush_db(&self) -> Result<()> {
+        self.inner
+            .driver
+            .query("FLUSHDB", OnReplace::Fail, &redis::cmd("FLUSHDB"))
+            .await
+    }
+}
