@@ -26,7 +26,17 @@ pub const BACKEND: &str = "redis";
 /// ```
 pub fn from_redis(command: &str, err: RedisError) -> Error {
     let (kind, temporary) = classify(&err);
-    Error::new(kind, format!("{command}: {err}"))
+    // The redis error is the source: the message says what happened in our words only, so
+    // that a reporter walking the chain prints the redis error once.
+    let what = match (kind, err.code()) {
+        (ErrorKind::Timeout, _) => "no answer in time".to_owned(),
+        (ErrorKind::Unavailable, Some(code)) => format!("the server is unavailable ({code})"),
+        (ErrorKind::Unavailable, None) => "the connection failed".to_owned(),
+        (ErrorKind::WrongType, _) => "the key holds a value of another type".to_owned(),
+        (_, Some(code)) => format!("the server refused it ({code})"),
+        (_, None) => "the client failed".to_owned(),
+    };
+    Error::new(kind, format!("{command}: {what}"))
         .with_temporary(temporary)
         .with_backend(BACKEND)
         .with_source(err)
@@ -37,7 +47,7 @@ pub fn from_redis(command: &str, err: RedisError) -> Error {
 /// although redis reports some of these as I/O errors (a CA certificate PEM that does not
 /// parse).
 pub(crate) fn config_from_redis(context: &str, err: RedisError) -> Error {
-    Error::new(ErrorKind::Config, format!("{context}: {err}"))
+    Error::new(ErrorKind::Config, context.to_owned())
         .with_temporary(false)
         .with_backend(BACKEND)
         .with_source(err)

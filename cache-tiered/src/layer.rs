@@ -302,12 +302,6 @@ impl Inner {
         self.open(key, &sealed)
     }
 
-    /// The value of `key` in L1 with its remaining life there, if it may be served.
-    async fn read_l1_with_expiry(&self, key: &str) -> Option<(Bytes, Expiry)> {
-        let (sealed, expiry) = self.l1().get_with_expiry(key).await.ok()??;
-        Some((self.open(key, &sealed)?, expiry))
-    }
-
     /// The value in sealed L1 bytes, if still current.
     fn open(&self, key: &str, sealed: &Bytes) -> Option<Bytes> {
         match coherence::open(sealed) {
@@ -489,18 +483,13 @@ impl CacheBackend for TieredLayer {
             .map(|(value, _)| value))
     }
 
-    /// From L1 with its remaining life there (never more than in L2), or from L2.
+    /// From L2 (one call), filling L1: the remaining life asked for is the entry's own, which
+    /// L1 does not hold (it keeps entries at most `l1_max_ttl`); `incr_version` moves a value
+    /// with it.
     async fn get_with_expiry(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
         self.check_open()?;
         let inner = &self.inner;
-        let trust = inner.trust();
-        if trust != Trust::None {
-            if let Some(found) = inner.read_l1_with_expiry(key).await {
-                inner.count_hit(trust);
-                return Ok(Some(found));
-            }
-        }
-        inner.read_through(key, trust).await
+        inner.read_through(key, inner.trust()).await
     }
 
     /// One L2 call: `add_or_get`; a value written is then cached and published as by `set`.
