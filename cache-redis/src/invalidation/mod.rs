@@ -67,6 +67,12 @@ impl fmt::Debug for RedisInvalidation {
     }
 }
 
+// Compile-time check: the channel crosses tasks and threads.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<RedisInvalidation>();
+};
+
 /// Builds a [`RedisInvalidation`]: the server, the channel's name, the timeout.
 #[must_use]
 pub struct RedisInvalidationBuilder {
