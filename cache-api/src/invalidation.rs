@@ -91,3 +91,22 @@ pub trait InvalidationChannel: Debug + Send + Sync + 'static {
 
 /// An invalidation channel chosen at run time.
 pub type DynInvalidationChannel = Arc<dyn InvalidationChannel>;
+
+macro_rules! forward_channel {
+    ($($ptr:ident),*) => {$(
+        #[async_trait]
+        impl<T: InvalidationChannel + ?Sized> InvalidationChannel for $ptr<T> {
+            fn name(&self) -> &'static str {
+                (**self).name()
+            }
+            async fn publish(&self, message: Bytes) -> Result<()> {
+                (**self).publish(message).await
+            }
+            async fn subscribe(&self, heartbeat: Duration) -> Result<Subscription> {
+                (**self).subscribe(heartbeat).await
+            }
+        }
+    )*};
+}
+
+forward_channel!(Arc, Box);

@@ -53,6 +53,14 @@ pub(crate) fn config_from_redis(context: &str, err: RedisError) -> Error {
         .with_source(err)
 }
 
+/// A configuration refused before any I/O (a zero timeout, an empty name…): always
+/// [`ErrorKind::Config`], permanent.
+pub(crate) fn config(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Config, message)
+        .with_temporary(false)
+        .with_backend(BACKEND)
+}
+
 /// The kind of `err` and whether retrying may succeed: the classification [`from_redis`] uses.
 ///
 /// - [`ErrorKind::Timeout`] (temporary): no answer in time.
@@ -145,6 +153,28 @@ pub(crate) fn too_large(command: &str, len: usize, limit: u64) -> Error {
         ),
     )
     .with_temporary(false)
+    .with_backend(BACKEND)
+}
+
+/// Whether the server answered `NOSCRIPT` (the script is not in its cache).
+pub(crate) fn is_noscript(err: &RedisError) -> bool {
+    err.kind() == redis::ErrorKind::Server(ServerErrorKind::NoScript)
+}
+
+/// [`is_noscript`] for an error already mapped by [`from_redis`], which keeps the redis error
+/// as its source.
+pub(crate) fn is_noscript_mapped(err: &Error) -> bool {
+    std::error::Error::source(err)
+        .and_then(|source| source.downcast_ref::<RedisError>())
+        .is_some_and(is_noscript)
+}
+
+/// The error of an invalidation subscription that can yield nothing more.
+pub(crate) fn subscription_lost(why: &str) -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        format!("invalidation subscription lost: {why}"),
+    )
     .with_backend(BACKEND)
 }
 

@@ -33,7 +33,7 @@ use crate::RedisBackendBuilder;
 /// reads with their remaining life (`get_with_expiry`, `get_many_with_expiry`: `GET` and
 /// `PTTL` of every key in one atomic call). A script costs one more round trip the first time a
 /// server sees it (`NOSCRIPT`, then `EVAL` with its source).
-/// Only [`clear`](CacheBackend::clear) takes several (`SCAN` and `UNLINK` in batches): it never
+/// Only [`clear`](cache_api::CacheBackend::clear) takes several (`SCAN` and `UNLINK` in batches): it never
 /// runs `FLUSHDB`, which is [`flush_db`](RedisBackend::flush_db), named for what it does.
 ///
 /// # Redis Cluster

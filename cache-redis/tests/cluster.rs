@@ -277,12 +277,21 @@ async fn resharding_under_reads_fails_no_read() {
         .filter(|key| cluster.master_of_key(key).unwrap() == from)
         .count();
 
+    // The reads a tier makes to fill itself, on a backend of their own.
+    let filler = RedisBackend::builder()
+        .with_url(cluster.url())
+        .with_connect_timeout(TIMEOUT)
+        .with_response_timeout(TIMEOUT)
+        .build()
+        .await
+        .unwrap();
     let clock = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let outcomes = Arc::new(Mutex::new(Vec::new()));
     let mut load = Vec::new();
     for task in 0..4u64 {
         let (cache, stop, outcomes) = (cache.clone(), stop.clone(), outcomes.clone());
+        let (filler, probe) = (filler.clone(), probe.clone());
         load.push(tokio::spawn(async move {
             let mut n = task;
             while !stop.load(Ordering::Relaxed) {
@@ -305,6 +314,23 @@ async fn resharding_under_reads_fails_no_read() {
                 assert_eq!(got, Some(n), "{key}");
                 let took = clock.elapsed() - at;
                 assert!(took < CALL_BOUND, "{key}: took {took:?}");
+                // And the same batch with the keys' remaining lives: one script call per slot.
+                let filling = clock.elapsed();
+                let composed: Vec<String> = (0..20)
+                    .map(|j| probe[((n + j * 197) % KEYS as u64) as usize].clone())
+                    .collect();
+                let filled = filler
+                    .get_many_with_expiry(&composed)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("get_many_with_expiry during the resharding failed: {e:?}")
+                    });
+                assert!(filled.iter().all(Option::is_some), "{composed:?}");
+                let fill_took = clock.elapsed() - filling;
+                assert!(
+                    fill_took < CALL_BOUND,
+                    "get_many_with_expiry took {fill_took:?}"
+                );
                 outcomes.lock().unwrap().push(Outcome {
                     at,
                     took,
@@ -346,7 +372,7 @@ async fn resharding_under_reads_fails_no_read() {
 
     eprintln!(
         "resharding: {slots} slots ({} of {KEYS} keys) moved in {resharding:?}; reads during \
-         it (a get_many of 20 keys and a get each): {}",
+         it (a get_many of 20 keys, a get, and a get_many_with_expiry of the same 20 each): {}",
         moved_before - moved_after,
         summary(&during),
     );

@@ -217,3 +217,94 @@ async fn cluster_reads_with_expiry_are_one_script_call_per_slot() {
         .unwrap();
     assert_eq!(added.as_deref(), Some(keys[0].as_bytes()));
 }
+
+/// What a backend answered, with expiries reduced to their class (their exact remaining time
+/// differs by the time the calls take).
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    Missing,
+    Forever(Vec<u8>),
+    Expiring(Vec<u8>),
+}
+
+fn seen(found: Option<(Bytes, Expiry)>) -> Seen {
+    match found {
+        None => Seen::Missing,
+        Some((value, Expiry::Never)) => Seen::Forever(value.to_vec()),
+        Some((value, expiry)) => {
+            assert!(
+                left(expiry).is_some_and(|d| d > Duration::ZERO && d <= Duration::from_secs(60)),
+                "{expiry:?}"
+            );
+            Seen::Expiring(value.to_vec())
+        }
+    }
+}
+
+/// The same story on the memory backend (the trait's default implementations) and on Redis
+/// (one command or script each): the same answers.
+async fn story(backend: &dyn CacheBackend, tag: &str) -> Vec<String> {
+    let key = |name: &str| format!("{tag}:{name}");
+    let mut log = Vec::new();
+    backend
+        .set(
+            &key("forever"),
+            Bytes::from_static(b"f"),
+            SetOptions::new(Expiry::Never),
+        )
+        .await
+        .unwrap();
+    backend
+        .set(
+            &key("minute"),
+            Bytes::from_static(b"m"),
+            SetOptions::new(minute()),
+        )
+        .await
+        .unwrap();
+    backend
+        .set(
+            &key("short"),
+            Bytes::from_static(b"s"),
+            SetOptions::new(Expiry::After(Duration::from_millis(20))),
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + WAIT_BOUND;
+    while backend.has_key(&key("short")).await.unwrap() {
+        assert!(Instant::now() < deadline, "the entry did not expire");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for name in ["forever", "minute", "short", "missing"] {
+        let found = backend.get_with_expiry(&key(name)).await.unwrap();
+        log.push(format!("get_with_expiry {name}: {:?}", seen(found)));
+    }
+    let names = ["missing", "minute", "forever", "short", "minute"];
+    let keys: Vec<String> = names.iter().map(|n| key(n)).collect();
+    let found = backend.get_many_with_expiry(&keys).await.unwrap();
+    let found: Vec<Seen> = found.into_iter().map(seen).collect();
+    log.push(format!("get_many_with_expiry: {found:?}"));
+    for (name, value) in [("short", "a"), ("forever", "b"), ("new", "c"), ("new", "d")] {
+        let answer = backend
+            .add_or_get(&key(name), Bytes::from(value), minute())
+            .await
+            .unwrap();
+        log.push(format!("add_or_get {name}={value}: {answer:?}"));
+    }
+    let found = backend.get_with_expiry(&key("new")).await.unwrap();
+    log.push(format!("new after add_or_get: {:?}", seen(found)));
+    log
+}
+
+#[tokio::test]
+async fn memory_and_redis_tell_the_same_story() {
+    let server = start(&[]);
+    let redis = RedisBackend::connect(&server.url()).await.unwrap();
+    let memory = cache_memory::MemoryBackend::new();
+    let on_memory = story(&memory, "story").await;
+    let on_redis = story(&redis, "story").await;
+    for line in &on_redis {
+        println!("{line}");
+    }
+    assert_eq!(on_memory, on_redis);
+}

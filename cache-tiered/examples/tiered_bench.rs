@@ -1,4 +1,4 @@
-//! Benchmark: an L1 hit of the tiered backend against a plain Redis `GET`, and the L1 hit rate
+//! Benchmark: an L1 hit of the tiered layer against a plain Redis `GET`, and the L1 hit rate
 //! on a skewed (Zipf) workload.
 //!
 //! ```text

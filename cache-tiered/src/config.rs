@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_api::{CacheBackend, DynCacheBackend, DynInvalidationChannel, Result};
+use cache_api::{
+    CacheBackend, DynCacheBackend, DynInvalidationChannel, InvalidationChannel, Result,
+};
 
 use crate::error::config;
 use crate::TieredLayer;
@@ -114,10 +116,11 @@ impl TieredLayerBuilder {
     }
 
     /// Publishes and hears invalidations on `channel` (for Redis,
-    /// `cache_redis::RedisInvalidation`). Every instance that shares L2 must use the same
-    /// channel. Required.
-    pub fn with_invalidation(mut self, channel: DynInvalidationChannel) -> Self {
-        self.channel = Some(channel);
+    /// `cache_redis::RedisInvalidation`; within one process, [`LocalInvalidation`](crate::LocalInvalidation)).
+    /// Every instance that shares L2 must use the same channel. Required. An `Arc` of a
+    /// channel, or a [`DynInvalidationChannel`], is a channel too.
+    pub fn with_invalidation(mut self, channel: impl InvalidationChannel) -> Self {
+        self.channel = Some(Arc::new(channel));
         self
     }
 
@@ -199,7 +202,7 @@ impl TieredLayerBuilder {
 mod tests {
     use std::time::Instant;
 
-    use cache_api::{async_trait, Bytes, Error, ErrorKind, InvalidationChannel, Subscription};
+    use cache_api::{async_trait, Bytes, Error, ErrorKind, Subscription};
     use cache_memory::MemoryBackend;
 
     use super::*;

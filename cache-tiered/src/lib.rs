@@ -12,6 +12,8 @@ mod layer;
 mod link;
 mod local;
 mod message;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod stats;
 
 pub use config::{
@@ -20,4 +22,6 @@ pub use config::{
 };
 pub use layer::TieredLayer;
 pub use local::{LocalInvalidation, DEFAULT_LOCAL_CAPACITY};
+#[cfg(feature = "metrics")]
+pub use metrics::record_metrics;
 pub use stats::TieredStats;

@@ -50,6 +50,12 @@ pub struct LocalInvalidation {
     sender: broadcast::Sender<Bytes>,
 }
 
+// Compile-time check: the channel crosses tasks and threads.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<LocalInvalidation>();
+};
+
 impl fmt::Debug for LocalInvalidation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalInvalidation")

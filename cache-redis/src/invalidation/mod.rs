@@ -16,9 +16,7 @@ mod stream;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use cache_api::{
-    async_trait, redact_url, Bytes, Error, ErrorKind, InvalidationChannel, Result, Subscription,
-};
+use cache_api::{async_trait, redact_url, Bytes, Error, InvalidationChannel, Result, Subscription};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::connection::bounded;
@@ -67,6 +65,12 @@ impl fmt::Debug for RedisInvalidation {
     }
 }
 
+// Compile-time check: the channel crosses tasks and threads.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<RedisInvalidation>();
+};
+
 /// Builds a [`RedisInvalidation`]: the server, the channel's name, the timeout.
 #[must_use]
 pub struct RedisInvalidationBuilder {
@@ -96,16 +100,13 @@ impl RedisInvalidationBuilder {
     /// Checks the configuration and connects the publishing connection.
     ///
     /// # Errors
-    /// - [`ErrorKind::Config`]: an empty channel name, a zero timeout, a URL that does not
+    /// - [`ErrorKind::Config`](cache_api::ErrorKind::Config): an empty channel name, a zero timeout, a URL that does not
     ///   parse (or names a cluster), a refused password.
-    /// - [`ErrorKind::Unavailable`] or [`ErrorKind::Timeout`]: the server cannot be reached
+    /// - [`ErrorKind::Unavailable`](cache_api::ErrorKind::Unavailable) or
+    ///   [`ErrorKind::Timeout`](cache_api::ErrorKind::Timeout): the server cannot be reached
     ///   within the timeout.
     pub async fn build(self) -> Result<RedisInvalidation> {
-        let config = |message: &str| {
-            Err(Error::new(ErrorKind::Config, message)
-                .with_operation("connect")
-                .with_backend(BACKEND))
-        };
+        let config = |message: &str| Err(error::config(message).with_operation("connect"));
         if self.channel.is_empty() {
             return config("the invalidation channel name is empty");
         }

@@ -4,15 +4,13 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use cache_api::{
-    async_trait, Bytes, Error, ErrorKind, InvalidationEvent, InvalidationStream, Result,
-};
+use cache_api::{async_trait, Bytes, Error, InvalidationEvent, InvalidationStream, Result};
 use futures::{FutureExt, StreamExt};
 use redis::aio::{PubSub, PubSubSink, PubSubStream};
 use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::connection::bounded;
-use crate::error::BACKEND;
+use crate::error;
 
 /// The events of one subscribed connection; a `PING` every heartbeat confirms it.
 pub(crate) struct RedisStream {
@@ -55,11 +53,7 @@ impl RedisStream {
 
     fn lost(&mut self, why: &str) -> Error {
         self.lost = true;
-        Error::new(
-            ErrorKind::Unavailable,
-            format!("invalidation subscription lost: {why}"),
-        )
-        .with_backend(BACKEND)
+        error::subscription_lost(why)
     }
 
     /// Sends a `PING` and, once answered, reads ahead the messages that came before its

@@ -71,11 +71,3 @@ impl Default for Scripts {
         }
     }
 }
-
-/// Whether `err` (mapped by [`from_redis`](crate::from_redis), which keeps the redis error as
-/// its source) is the server's `NOSCRIPT`.
-pub(crate) fn is_noscript(err: &cache_api::Error) -> bool {
-    std::error::Error::source(err)
-        .and_then(|source| source.downcast_ref::<redis::RedisError>())
-        .is_some_and(|e| e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
-}

@@ -24,7 +24,7 @@ use redis::{Cmd, FromRedisValue, Pipeline, RedisResult, Value};
 
 use crate::connection::{self, ClusterLink, OnReplace, Timeouts};
 use crate::error::{self, BACKEND};
-use crate::scripts::{self, Lua, Scripts};
+use crate::scripts::{Lua, Scripts};
 
 /// How many keys one `SCAN` of `clear` asks for.
 const SCAN_COUNT: usize = 1000;
@@ -243,7 +243,7 @@ impl Driver {
         let evalsha = lua.evalsha(keys, args);
         self.check(lua.name, &evalsha)?;
         let reply = match self.topology.query(lua.name, on_replace, &evalsha).await {
-            Err(e) if scripts::is_noscript(&e) => {
+            Err(e) if error::is_noscript_mapped(&e) => {
                 self.topology
                     .query(lua.name, on_replace, &lua.eval(keys, args))
                     .await?
@@ -275,9 +275,7 @@ impl Driver {
         let retry: Vec<usize> = answers
             .iter()
             .enumerate()
-            .filter(|(_, answer)| {
-                matches!(answer, Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
-            })
+            .filter(|(_, answer)| matches!(answer, Err(e) if error::is_noscript(e)))
             .map(|(i, _)| i)
             .collect();
         if !retry.is_empty() {
