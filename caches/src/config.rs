@@ -76,6 +76,12 @@ pub struct CacheConfig {
     pub fail_open: bool,
     /// `rediss://`: a PEM file holding the certificate of a private CA to trust.
     pub tls_ca_file: Option<String>,
+    /// Feature `tiered`: an in-process L1 of this many entries over Redis.
+    pub l1_max_entries: Option<u64>,
+    /// Feature `tiered`: the longest an entry stays in L1.
+    pub l1_max_ttl: Option<DurationValue>,
+    /// Feature `tiered`: the invalidation channel (default `{prefix}:invalidation`).
+    pub invalidation_channel: Option<String>,
 }
 
 impl fmt::Debug for CacheConfig {
@@ -94,6 +100,9 @@ impl fmt::Debug for CacheConfig {
             .field("relaxed_keys", &self.relaxed_keys)
             .field("fail_open", &self.fail_open)
             .field("tls_ca_file", &self.tls_ca_file)
+            .field("l1_max_entries", &self.l1_max_entries)
+            .field("l1_max_ttl", &self.l1_max_ttl)
+            .field("invalidation_channel", &self.invalidation_channel)
             .finish()
     }
 }
@@ -153,6 +162,9 @@ impl CacheConfig {
             "relaxed_keys" => self.relaxed_keys = options::parse_flag(name, value)?,
             "fail_open" => self.fail_open = options::parse_flag(name, value)?,
             "tls_ca_file" => self.tls_ca_file = Some(value.to_owned()),
+            "l1_max_entries" => self.l1_max_entries = Some(options::parse_count(name, value)?),
+            "l1_max_ttl" => self.l1_max_ttl = duration(),
+            "invalidation_channel" => self.invalidation_channel = Some(value.to_owned()),
             _ => return Err(options::unknown(name, "the cache's options")),
         }
         Ok(())
@@ -201,6 +213,9 @@ impl CacheConfig {
             ("tls_ca_file", self.tls_ca_file.is_some()),
             ("max_entries", self.max_entries.is_some()),
             ("max_bytes", self.max_bytes.is_some()),
+            ("l1_max_entries", self.l1_max_entries.is_some()),
+            ("l1_max_ttl", self.l1_max_ttl.is_some()),
+            ("invalidation_channel", self.invalidation_channel.is_some()),
         ];
         for (name, is_set) in set {
             let applies = options::find(name).map(|o| o.scope);
@@ -319,6 +334,12 @@ impl CacheConfig {
     #[cfg(feature = "redis")]
     async fn redis_backend(&self, url: &str) -> Result<DynCacheBackend> {
         self.misplaced(Scope::Redis)?;
+        if self.l1_max_entries.is_some() && url.contains("+cluster://") {
+            return Err(options::invalid(
+                "l1_max_entries",
+                "asks for a tiered cache, which a URL builds over one Redis server, not a cluster",
+            ));
+        }
         let mut builder = cache_redis::RedisBackend::builder().with_url(url);
         if let Some(t) = &self.connect_timeout {
             builder = builder.with_connect_timeout(t.to_duration("connect_timeout")?);
@@ -329,7 +350,51 @@ impl CacheConfig {
         if let Some(path) = &self.tls_ca_file {
             builder = with_tls_ca_file(builder, path)?;
         }
-        Ok(std::sync::Arc::new(builder.build().await?))
+        let redis = builder.build().await?;
+        if self.l1_max_entries.is_none() {
+            if self.l1_max_ttl.is_some() || self.invalidation_channel.is_some() {
+                return Err(options::invalid(
+                    "l1_max_entries",
+                    "is needed for a tiered cache (l1_max_ttl and invalidation_channel are set)",
+                ));
+            }
+            return Ok(std::sync::Arc::new(redis));
+        }
+        self.tiered(url, redis).await
+    }
+
+    /// An in-process L1 over `redis`, coherent by pub/sub on the same server.
+    #[cfg(feature = "tiered")]
+    async fn tiered(&self, url: &str, redis: cache_redis::RedisBackend) -> Result<DynCacheBackend> {
+        let entries = self
+            .l1_max_entries
+            .unwrap_or(cache_memory::DEFAULT_MAX_ENTRIES);
+        let l1 = cache_memory::MemoryBackend::builder()
+            .with_max_entries(entries)
+            .build();
+        let channel_name = match &self.invalidation_channel {
+            Some(name) => name.clone(),
+            None => format!("{}:invalidation", self.prefix),
+        };
+        let mut channel = cache_redis::RedisInvalidation::builder(url, channel_name);
+        if let Some(t) = &self.connect_timeout {
+            channel = channel.with_timeout(t.to_duration("connect_timeout")?);
+        }
+        let mut layer =
+            cache_tiered::TieredLayer::builder(l1, redis).with_invalidation(channel.build().await?);
+        if let Some(t) = &self.l1_max_ttl {
+            layer = layer.with_l1_max_ttl(t.to_duration("l1_max_ttl")?);
+        }
+        Ok(std::sync::Arc::new(layer.build().await?))
+    }
+
+    #[cfg(all(feature = "redis", not(feature = "tiered")))]
+    async fn tiered(
+        &self,
+        _url: &str,
+        _redis: cache_redis::RedisBackend,
+    ) -> Result<DynCacheBackend> {
+        Err(feature_off("tiered"))
     }
 
     #[cfg(not(feature = "redis"))]

@@ -53,7 +53,11 @@ impl CacheBackend for HashMapBackend {
     }
 
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
-        Ok(self.with(|m, _| keys.iter().map(|k| m.get(k).map(|(v, _)| v.clone())).collect()))
+        Ok(self.with(|m, _| {
+            keys.iter()
+                .map(|k| m.get(k).map(|(v, _)| v.clone()))
+                .collect()
+        }))
     }
 
     async fn set(&self, key: &str, value: Bytes, options: SetOptions) -> Result<bool> {
