@@ -54,7 +54,14 @@ fn error_text(err: &caches::Error) -> String {
     out
 }
 
-fn everything_shown(url: &str) -> String {
+/// Whether connecting to `url` stays on this machine: a raw `/`, `?`, `#` or `\\` in a
+/// password ends a URL's authority early, so that part of the password would be taken for a
+/// host name and looked up. Those URLs are parsed and shown, never connected to.
+fn stays_local(password: &str) -> bool {
+    !password.contains(['/', '?', '#', '\\'])
+}
+
+fn everything_shown(url: &str, connect: bool) -> String {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -69,6 +76,7 @@ fn everything_shown(url: &str) -> String {
     let mut shown = String::new();
     match CacheConfig::from_url(url) {
         Err(err) => shown.push_str(&error_text(&err)),
+        Ok(config) if !connect => shown.push_str(&format!("{config:?}")),
         Ok(config) => {
             shown.push_str(&format!("{config:?}"));
             match runtime.block_on(config.build()) {
@@ -89,7 +97,7 @@ proptest! {
         // A marker no URL holds otherwise, then any printable characters.
         let password = format!("Zq9{tail}");
         for url in urls(&password) {
-            let shown = everything_shown(&url);
+            let shown = everything_shown(&url, stays_local(&password));
             prop_assert!(!shown.contains(&password), "{url}: {shown}");
             let enc = encode(&password);
             prop_assert!(!shown.contains(&enc), "{url}: {shown}");
