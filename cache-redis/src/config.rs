@@ -244,16 +244,37 @@ impl RedisBackendBuilder {
     /// - [`ErrorKind::Unavailable`]: the server cannot be reached (connection refused).
     /// - [`ErrorKind::Timeout`]: the server did not answer within the timeouts.
     pub async fn build(self) -> Result<RedisBackend> {
+        let refuse = |message: String| {
+            Error::new(ErrorKind::Config, message)
+                .with_operation("connect")
+                .with_backend(BACKEND)
+        };
         for (name, timeout) in [
             ("connect", self.connect_timeout),
             ("response", self.response_timeout),
         ] {
-            if timeout.is_zero() {
-                return Err(
-                    Error::new(ErrorKind::Config, format!("the {name} timeout is zero"))
-                        .with_operation("connect")
-                        .with_backend(BACKEND),
-                );
+            if timeout < MIN_TIMEOUT || timeout > MAX_TIMEOUT {
+                return Err(refuse(format!(
+                    "the {name} timeout must lie between 1 ms and 1 day"
+                )));
+            }
+        }
+        for url in self.cluster_urls.iter().flatten().chain([&self.url]) {
+            if ends_authority_early(url) {
+                return Err(refuse(
+                    "the URL's password holds a raw # / or ?, which ends the address early: \
+                     percent-encode it (# as %23, / as %2F, ? as %3F) or give it with \
+                     with_password"
+                        .to_owned(),
+                ));
+            }
+            if let Some(name) = foreign_query_option(url) {
+                return Err(refuse(format!(
+                    "the URL's query holds `{name}`, which the redis client does not read \
+                     (it reads db, user, pass and protocol); set timeouts with \
+                     with_connect_timeout / with_response_timeout, or build from the facade's \
+                     URL, which takes every option"
+                )));
             }
         }
         let redacted = match &self.cluster_urls {
@@ -272,10 +293,66 @@ impl RedisBackendBuilder {
             connect: self.connect_timeout,
             response: self.response_timeout,
         };
-        RedisBackend::connect_client(client, redacted, timeouts)
+        let url = self.url.clone();
+        RedisBackend::connect_client(client, redacted.clone(), timeouts)
             .await
-            .map_err(|e| e.with_operation("connect"))
+            .map_err(|e| connect_error(e, &redacted, &url))
     }
+}
+
+/// The shortest and longest timeouts accepted.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// The query parameters the `redis` crate reads in a URL.
+const CLIENT_QUERY_OPTIONS: [&str; 4] = ["db", "user", "pass", "protocol"];
+
+/// The first parameter of `url`'s query (after the user information) that the `redis` crate
+/// would silently ignore.
+fn foreign_query_option(url: &str) -> Option<String> {
+    let after_userinfo = url.rfind('@').map_or(0, |at| at + 1);
+    let query = url[after_userinfo..].split_once('?')?.1;
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').map_or(p, |(name, _)| name))
+        .find(|name| !CLIENT_QUERY_OPTIONS.contains(name))
+        .map(str::to_owned)
+}
+
+/// Whether the user information of `url` (up to its last `@`) holds a character that ends a
+/// URL's authority: the client would then take part of the password for the host.
+fn ends_authority_early(url: &str) -> bool {
+    url.split_once("://")
+        .and_then(|(_, rest)| rest.rfind('@').map(|at| &rest[..at]))
+        .is_some_and(|userinfo| userinfo.contains(['#', '/', '?']))
+}
+
+/// A failed connection, said of the (redacted) URL, with a hint at the usual causes. A
+/// server that answers but refuses (no such database, not a Redis server) is a
+/// configuration error.
+fn connect_error(err: Error, redacted: &str, url: &str) -> Error {
+    let (kind, hint) = match err.kind() {
+        ErrorKind::Timeout if url.starts_with("rediss") => (
+            err.kind(),
+            "; rediss:// speaks TLS: is that port a TLS port of Redis?",
+        ),
+        ErrorKind::Timeout | ErrorKind::Unavailable if !url.starts_with("rediss") => (
+            err.kind(),
+            "; is Redis listening there (and without TLS: rediss:// is for TLS ports)?",
+        ),
+        ErrorKind::Backend => (
+            ErrorKind::Config,
+            "; the server answered but refused the connection's setup: a database number \
+             past the server's `databases`, or not a Redis server",
+        ),
+        _ => (err.kind(), ""),
+    };
+    Error::new(kind, format!("cannot connect to {redacted}{hint}"))
+        .with_temporary(kind != ErrorKind::Config && err.is_temporary())
+        .with_operation("connect")
+        .with_backend(BACKEND)
+        .with_source(err)
 }
 
 impl RedisBackendBuilder {
