@@ -58,11 +58,15 @@ impl CacheBackend for RedisBackend {
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let cmd = redis::Cmd::get(key);
-        self.inner.driver.query("GET", OnReplace::Retry, &cmd).await
+        self.inner
+            .driver()
+            .await?
+            .query("GET", OnReplace::Retry, &cmd)
+            .await
     }
 
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
-        self.inner.driver.get_many(keys).await
+        self.inner.driver().await?.get_many(keys).await
     }
 
     async fn set(&self, key: &str, value: Bytes, options: SetOptions) -> Result<bool> {
@@ -78,7 +82,8 @@ impl CacheBackend for RedisBackend {
         }
         match self
             .inner
-            .driver
+            .driver()
+            .await?
             .query("SET", OnReplace::Fail, &cmd)
             .await?
         {
@@ -94,41 +99,47 @@ impl CacheBackend for RedisBackend {
         let mut cmd = set_command(key, &value, expiry);
         cmd.arg("NX").arg("GET");
         self.inner
-            .driver
+            .driver()
+            .await?
             .query("SET NX GET", OnReplace::Fail, &cmd)
             .await
     }
 
     /// One script call (`GET` and `PTTL`, atomically).
     async fn get_with_expiry(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
-        self.inner.driver.get_with_expiry(key).await
+        self.inner.driver().await?.get_with_expiry(key).await
     }
 
     /// One script call per hash slot (one in all on a single server).
     async fn get_many_with_expiry(&self, keys: &[String]) -> Result<Vec<Option<(Bytes, Expiry)>>> {
-        self.inner.driver.get_many_with_expiry(keys).await
+        self.inner.driver().await?.get_many_with_expiry(keys).await
     }
 
     async fn set_many(&self, entries: &[(String, Bytes)], expiry: Expiry) -> Result<Vec<usize>> {
-        self.inner.driver.set_many(entries, px(expiry)).await
+        self.inner
+            .driver()
+            .await?
+            .set_many(entries, px(expiry))
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
         let cmd = redis::Cmd::unlink(key);
         let removed: i64 = self
             .inner
-            .driver
+            .driver()
+            .await?
             .query("UNLINK", OnReplace::Fail, &cmd)
             .await?;
         Ok(flag(removed))
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<u64> {
-        self.inner.driver.delete_many(keys).await
+        self.inner.driver().await?.delete_many(keys).await
     }
 
     async fn delete_if_value(&self, key: &str, expected: &[u8]) -> Result<bool> {
-        let driver = &self.inner.driver;
+        let driver = self.inner.driver().await?;
         let deleted: i64 = driver
             .script(
                 &driver.scripts.delete_if_value,
@@ -141,7 +152,7 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
-        let driver = &self.inner.driver;
+        let driver = self.inner.driver().await?;
         match px(expiry) {
             Some(ms) => {
                 let mut cmd = redis::cmd("PEXPIRE");
@@ -165,7 +176,8 @@ impl CacheBackend for RedisBackend {
         let cmd = redis::Cmd::exists(key);
         let exists: i64 = self
             .inner
-            .driver
+            .driver()
+            .await?
             .query("EXISTS", OnReplace::Retry, &cmd)
             .await?;
         Ok(flag(exists))
@@ -174,7 +186,7 @@ impl CacheBackend for RedisBackend {
     /// One script call; a refusal of the write (`OOM`, `READONLY`…) is that error (kind
     /// [`Backend`](ErrorKind::Backend), temporary), never [`Overflow`](ErrorKind::Overflow).
     async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
-        let driver = &self.inner.driver;
+        let driver = self.inner.driver().await?;
         let delta = delta.to_string();
         let (status, detail): (i64, Vec<u8>) = driver
             .script(
@@ -213,7 +225,8 @@ impl CacheBackend for RedisBackend {
         let cmd = redis::Cmd::pttl(key);
         let ms: i64 = self
             .inner
-            .driver
+            .driver()
+            .await?
             .query("PTTL", OnReplace::Retry, &cmd)
             .await?;
         Ok(match ms {
@@ -227,11 +240,15 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn clear(&self, prefix: &str) -> Result<u64> {
-        self.inner.driver.clear(&match_pattern(prefix)).await
+        self.inner
+            .driver()
+            .await?
+            .clear(&match_pattern(prefix))
+            .await
     }
 
     async fn close(&self) -> Result<()> {
-        self.inner.driver.close();
+        self.inner.close();
         Ok(())
     }
 }

@@ -95,6 +95,8 @@ pub struct RedisBackendBuilder {
     response_timeout: Duration,
     /// A CA certificate (PEM) trusted instead of the system's roots, for `rediss://`.
     tls_root_certificate: Option<Vec<u8>>,
+    /// Build even when the server cannot be reached, and connect at a later call.
+    lazy: bool,
 }
 
 impl Default for RedisBackendBuilder {
@@ -106,6 +108,7 @@ impl Default for RedisBackendBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             tls_root_certificate: None,
+            lazy: false,
         }
     }
 }
@@ -221,6 +224,19 @@ impl RedisBackendBuilder {
         self
     }
 
+    /// Builds the backend even when the server cannot be reached (off by default): `build`
+    /// then succeeds, calls fail with [`ErrorKind::Unavailable`] (answered as misses by a
+    /// fail-open cache) and the backend connects at the first call after the server is
+    /// back (attempts are at least 500 ms apart). Configuration errors (a bad URL, a refused
+    /// password) still fail `build`.
+    ///
+    /// The facade turns it on with `fail_open`, so that an instance started while Redis is
+    /// down boots and serves misses, as django-redis' `IGNORE_EXCEPTIONS` does.
+    pub fn with_lazy_connect(mut self, lazy: bool) -> Self {
+        self.lazy = lazy;
+        self
+    }
+
     /// Trusts the CA certificate `pem` (PEM-encoded) for `rediss://` servers, instead of the
     /// system's root certificates: for a server whose certificate a private CA signed.
     ///
@@ -294,7 +310,7 @@ impl RedisBackendBuilder {
             response: self.response_timeout,
         };
         let url = self.url.clone();
-        RedisBackend::connect_client(client, redacted.clone(), timeouts)
+        RedisBackend::connect_client(client, redacted.clone(), timeouts, self.lazy)
             .await
             .map_err(|e| connect_error(e, &redacted, &url))
     }

@@ -3,11 +3,14 @@
 //! `backend.rs`; the connections in `connection`, the multi-key algorithms in `topology`.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use cache_api::{Cache, CacheBuilder, Result};
+use cache_api::{Cache, CacheBuilder, Error, ErrorKind, Result};
 
 use crate::connection::{OnReplace, Timeouts};
+use crate::error::BACKEND;
 use crate::topology::{self, Client, Driver};
 use crate::RedisBackendBuilder;
 
@@ -69,21 +72,80 @@ pub struct RedisBackend {
 }
 
 pub(crate) struct Inner {
-    pub(crate) driver: Driver,
+    /// Set once connected: at build, or (lazy mode) at the first call that reaches Redis.
+    driver: tokio::sync::OnceCell<Driver>,
+    /// What to connect with while not connected yet.
+    client: Client,
+    /// When the last connection attempt failed: none is made for [`RETRY_AFTER`] after.
+    failed_at: Mutex<Option<Instant>>,
+    closed: AtomicBool,
     /// The URL (or the cluster's seed URLs) with the password hidden.
     url: String,
     timeouts: Timeouts,
+}
+
+/// How long a backend that is not connected yet waits after a failed attempt before the next
+/// one; calls meanwhile fail at once with [`ErrorKind::Unavailable`].
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+
+impl Inner {
+    /// The connected driver, connecting first if this backend is not connected yet.
+    pub(crate) async fn driver(&self) -> Result<&Driver> {
+        if let Some(driver) = self.driver.get() {
+            return Ok(driver);
+        }
+        self.connect().await
+    }
+
+    async fn connect(&self) -> Result<&Driver> {
+        let unavailable = |what: &str| {
+            Err(
+                Error::new(ErrorKind::Unavailable, format!("{what} ({})", self.url))
+                    .with_backend(BACKEND),
+            )
+        };
+        if self.closed.load(Ordering::Acquire) {
+            return unavailable("the backend was closed");
+        }
+        let recent = self
+            .failed_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() < RETRY_AFTER);
+        if recent {
+            return unavailable("not connected yet: the last attempt failed less than 500 ms ago");
+        }
+        let connected = self
+            .driver
+            .get_or_try_init(|| topology::connect(self.client.clone(), self.timeouts))
+            .await;
+        if connected.is_err() {
+            *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        }
+        connected
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        if let Some(driver) = self.driver.get() {
+            driver.close();
+        }
+    }
 }
 
 impl fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisBackend")
             .field("url", &self.inner.url)
-            .field("cluster", &self.inner.driver.is_cluster())
+            .field(
+                "cluster",
+                &matches!(self.inner.client, Client::Cluster { .. }),
+            )
+            .field("connected", &self.inner.driver.initialized())
             .field("connect_timeout", &self.inner.timeouts.connect)
             .field("response_timeout", &self.inner.timeouts.response)
-            .field("bulk_limit", &self.inner.driver.bulk_limit())
-            .field("closed", &self.inner.driver.is_closed())
+            .field("bulk_limit", &self.max_argument_len())
+            .field("closed", &self.inner.closed.load(Ordering::Acquire))
             .finish()
     }
 }
@@ -114,14 +176,30 @@ impl RedisBackend {
         client: Client,
         url: String,
         timeouts: Timeouts,
+        lazy: bool,
     ) -> Result<RedisBackend> {
-        let driver = topology::connect(client, timeouts).await?;
+        let inner = Inner {
+            driver: tokio::sync::OnceCell::new(),
+            client,
+            failed_at: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            url,
+            timeouts,
+        };
+        match inner.connect().await {
+            Ok(_) => {}
+            Err(e) if lazy && matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) => {
+                tracing::warn!(
+                    backend = BACKEND,
+                    url = %inner.url,
+                    kind = e.kind().as_str(),
+                    "Redis is not reachable; the backend connects at a later call (lazy mode)"
+                );
+            }
+            Err(e) => return Err(e),
+        }
         Ok(RedisBackend {
-            inner: Arc::new(Inner {
-                driver,
-                url,
-                timeouts,
-            }),
+            inner: Arc::new(inner),
         })
     }
 
@@ -140,7 +218,10 @@ impl RedisBackend {
     /// values are refused with [`ErrorKind::TooLarge`](cache_api::ErrorKind::TooLarge) before
     /// anything is sent.
     pub fn max_argument_len(&self) -> u64 {
-        self.inner.driver.bulk_limit()
+        self.inner
+            .driver
+            .get()
+            .map_or(crate::connection::DEFAULT_BULK_LIMIT, Driver::bulk_limit)
     }
 
     /// Deletes every key of the database (`FLUSHDB`), whoever wrote it; on a cluster, of every
@@ -154,7 +235,8 @@ impl RedisBackend {
     /// [`ErrorKind::Timeout`](cache_api::ErrorKind::Timeout)).
     pub async fn flush_db(&self) -> Result<()> {
         self.inner
-            .driver
+            .driver()
+            .await?
             .query("FLUSHDB", OnReplace::Fail, &redis::cmd("FLUSHDB"))
             .await
     }

@@ -108,3 +108,55 @@ async fn extreme_timeouts_are_config_not_panics() {
         }
     }
 }
+
+/// Lazy mode: the backend builds while the server is down, answers `Unavailable` at once
+/// (misses, through a fail-open cache), and serves as soon as the server is back.
+#[tokio::test]
+async fn a_lazy_backend_builds_while_redis_is_down_and_connects_when_it_is_back() {
+    let mut server = start(&[]);
+    let url = server.url();
+    server.kill().unwrap();
+    let backend = tokio::time::timeout(
+        Duration::from_secs(10),
+        RedisBackend::builder()
+            .with_url(&url)
+            .with_connect_timeout(Duration::from_millis(500))
+            .with_lazy_connect(true)
+            .build(),
+    )
+    .await
+    .expect("bounded")
+    .expect("a lazy backend builds while Redis is down");
+    assert!(
+        format!("{backend:?}").contains("connected: false"),
+        "{backend:?}"
+    );
+    let cache = backend
+        .cache_builder()
+        .with_fail_open(true)
+        .build()
+        .unwrap();
+    assert_eq!(cache.get::<i32>("k").await.unwrap(), None);
+    let strict = backend.cache();
+    let err = strict.get::<i32>("k").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:#}");
+
+    server.restart().unwrap();
+    // Connects at the first call past the retry delay: wait for it, bounded.
+    let served = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if strict.set("k", &1).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(served.is_ok(), "the backend never connected");
+    assert_eq!(strict.get::<i32>("k").await.unwrap(), Some(1));
+    assert!(format!("{backend:?}").contains("connected: true"));
+    // Without lazy mode the same build fails.
+    server.kill().unwrap();
+    let err = connect(&url).await;
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+}

@@ -340,7 +340,10 @@ impl CacheConfig {
                 "asks for a tiered cache, which a URL builds over one Redis server, not a cluster",
             ));
         }
-        let mut builder = cache_redis::RedisBackend::builder().with_url(url);
+        // Fail-open caches build while Redis is down and connect when it is back.
+        let mut builder = cache_redis::RedisBackend::builder()
+            .with_url(url)
+            .with_lazy_connect(self.fail_open);
         if let Some(t) = &self.connect_timeout {
             builder = builder.with_connect_timeout(t.to_duration("connect_timeout")?);
         }

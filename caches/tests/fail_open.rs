@@ -111,3 +111,32 @@ async fn without_fail_open_an_outage_is_a_typed_error() {
     }
     assert_eq!(cache.stats().ignored_errors, 0);
 }
+
+/// A fail-open cache builds while Redis is down (lazy connection), answers misses, and
+/// connects when Redis is back: a deploy during an outage does not crash-loop.
+#[tokio::test]
+async fn a_fail_open_cache_builds_while_redis_is_down() {
+    let mut server = RedisServer::start().unwrap();
+    let url = server.url();
+    server.kill().unwrap();
+    let cache = bounded(caches::from_url(&format!(
+        "{url}?fail_open=true&connect_timeout=500ms"
+    )))
+    .await
+    .expect("a fail-open cache builds while Redis is down");
+    assert_eq!(bounded(cache.get::<String>("k")).await.unwrap(), None);
+    let strict = bounded(caches::from_url(&format!("{url}?connect_timeout=500ms"))).await;
+    assert!(strict.is_err(), "without fail-open, building still fails");
+    server.restart().unwrap();
+    let back = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            cache.set("k", "v").await.unwrap();
+            if cache.get::<String>("k").await.unwrap().as_deref() == Some("v") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(back.is_ok(), "the cache never reached Redis again");
+}

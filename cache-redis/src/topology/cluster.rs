@@ -145,14 +145,6 @@ impl Topology for Cluster {
     fn close(&self) {
         self.link.close();
     }
-
-    fn is_closed(&self) -> bool {
-        self.link.connection().is_err()
-    }
-
-    fn is_cluster(&self) -> bool {
-        true
-    }
 }
 
 impl Cluster {

@@ -33,6 +33,7 @@ const SCAN_COUNT: usize = 1000;
 /// connect.
 // Both clients are large and one is made per `build`, then consumed: boxing would buy nothing.
 #[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
 pub(crate) enum Client {
     /// One server.
     Server(redis::Client),
@@ -107,12 +108,6 @@ pub(crate) trait Topology: fmt::Debug + Send + Sync + 'static {
 
     /// Drops the connections; later calls fail with `Unavailable`.
     fn close(&self);
-
-    /// Whether it is a cluster (for `Debug`).
-    fn is_cluster(&self) -> bool;
-
-    /// Whether [`close`](Self::close) was called (for `Debug`).
-    fn is_closed(&self) -> bool;
 }
 
 /// Connects to the server or the cluster, and reads its bulk limit.
@@ -164,14 +159,6 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub(crate) fn is_cluster(&self) -> bool {
-        self.topology.is_cluster()
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.topology.is_closed()
-    }
-
     pub(crate) fn bulk_limit(&self) -> u64 {
         self.bulk_limit
     }

@@ -106,12 +106,4 @@ impl Topology for Server {
             .take();
         tracing::debug!(backend = BACKEND, "connection closed");
     }
-
-    fn is_closed(&self) -> bool {
-        self.connection().is_err()
-    }
-
-    fn is_cluster(&self) -> bool {
-        false
-    }
 }
