@@ -173,8 +173,8 @@ impl TieredLayerBuilder {
     /// Must be called within a tokio runtime, which runs the listening task.
     ///
     /// # Errors
-    /// - [`ErrorKind::Config`](cache_api::ErrorKind::Config): no invalidation channel, a zero
-    ///   duration, or no tokio runtime.
+    /// - [`ErrorKind::Config`](cache_api::ErrorKind::Config): no invalidation channel, a
+    ///   duration below 1 ms or over a day, or no tokio runtime.
     /// - The channel's errors when it cannot subscribe
     ///   ([`ErrorKind::Unavailable`](cache_api::ErrorKind::Unavailable),
     ///   [`ErrorKind::Timeout`](cache_api::ErrorKind::Timeout) within the network timeout).
@@ -190,8 +190,13 @@ impl TieredLayerBuilder {
             ("heartbeat_interval", self.heartbeat_interval),
             ("network_timeout", self.network_timeout),
         ] {
-            if value.is_zero() {
-                return Err(config(format!("{name} is zero")));
+            if value < Duration::from_millis(1) {
+                return Err(config(format!("{name} is below 1 ms")));
+            }
+            // Deadlines are computed by adding these to an instant: beyond a day they are
+            // mistakes, and near Duration::MAX they would overflow.
+            if value > Duration::from_secs(86_400) {
+                return Err(config(format!("{name} is longer than a day")));
             }
         }
         TieredLayer::start(self).await

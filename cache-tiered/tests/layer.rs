@@ -281,3 +281,41 @@ async fn any_backend_in_either_level() {
         Some(&b"y"[..])
     );
 }
+
+/// Extreme durations given to the builder are configuration errors, never a panic.
+#[tokio::test]
+async fn extreme_durations_are_config_errors() {
+    for d in [
+        Duration::ZERO,
+        Duration::from_nanos(1),
+        Duration::MAX,
+        Duration::from_secs(u64::MAX),
+    ] {
+        let builders = [
+            cache_tiered::TieredLayer::builder(
+                cache_memory::MemoryBackend::new(),
+                cache_memory::MemoryBackend::new(),
+            )
+            .with_network_timeout(d),
+            cache_tiered::TieredLayer::builder(
+                cache_memory::MemoryBackend::new(),
+                cache_memory::MemoryBackend::new(),
+            )
+            .with_heartbeat_interval(d),
+            cache_tiered::TieredLayer::builder(
+                cache_memory::MemoryBackend::new(),
+                cache_memory::MemoryBackend::new(),
+            )
+            .with_l1_max_ttl(d),
+        ];
+        for builder in builders {
+            let channel = cache_tiered::LocalInvalidation::new();
+            let err = builder
+                .with_invalidation(channel)
+                .build()
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), cache_api::ErrorKind::Config, "{d:?}: {err}");
+        }
+    }
+}
