@@ -6,6 +6,8 @@
 //! the bytes `-` or `0`–`9` is a one-byte integer, and integers are never stored as
 //! MessagePack.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -18,13 +20,25 @@ use crate::{Error, ErrorKind, Result};
 /// [`ErrorKind::Encode`] when serde refuses the value (for example a map with non-string keys
 /// that the format cannot represent, or a failing `Serialize` impl).
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
-    let packed =
-        rmp_serde::to_vec_named(value).map_err(|e| Error::new(ErrorKind::Encode, e.to_string()))?;
+    // The buffer starts at the size of the last value encoded (values written in a row tend
+    // to be alike): no regrowth on the way, and a buffer filled exactly becomes `Bytes`
+    // without another allocation. Only a hint: a race on it costs a regrowth, nothing else.
+    let hint = LAST_ENCODED_LEN.load(Ordering::Relaxed);
+    let mut packed = Vec::with_capacity(hint.clamp(16, MAX_HINT));
+    rmp_serde::encode::write_named(&mut packed, value)
+        .map_err(|e| Error::new(ErrorKind::Encode, e.to_string()))?;
+    LAST_ENCODED_LEN.store(packed.len(), Ordering::Relaxed);
     if let Some(text) = integer_as_ascii(&packed) {
         return Ok(Bytes::from(text));
     }
     Ok(Bytes::from(packed))
 }
+
+/// The length of the last value [`encode`] wrote, its next buffer's first capacity.
+static LAST_ENCODED_LEN: AtomicUsize = AtomicUsize::new(0);
+
+/// The largest first capacity taken from the hint (larger values grow as they are written).
+const MAX_HINT: usize = 64 * 1024;
 
 /// Decodes stored bytes into a value.
 ///
@@ -87,6 +101,36 @@ const MAX_DEPTH: u16 = 1024;
 /// Each element consumes at least one byte, so a header claiming billions of elements fails
 /// as soon as the bytes run out: the walk is bounded by `bytes.len()`.
 fn value_len(bytes: &[u8], depth: u16) -> Option<usize> {
+    let (head, body, items) = header(bytes)?;
+    let mut at = head.checked_add(body)?;
+    if at > bytes.len() {
+        return None;
+    }
+    if items > 0 {
+        let depth = depth.checked_sub(1)?;
+        for _ in 0..items {
+            let rest = bytes.get(at..)?;
+            // A scalar or a string is measured here; only a nested container recurses.
+            let (head, body, nested) = header(rest)?;
+            let len = if nested == 0 {
+                let len = head.checked_add(body)?;
+                if len > rest.len() {
+                    return None;
+                }
+                len
+            } else {
+                value_len(rest, depth)?
+            };
+            at = at.checked_add(len)?;
+        }
+    }
+    Some(at)
+}
+
+/// The header of the MessagePack value at the start of `bytes`: (header bytes, payload
+/// bytes, nested values), or `None` for an invalid marker or a header cut short.
+#[inline(always)]
+fn header(bytes: &[u8]) -> Option<(usize, usize, usize)> {
     fn be(bytes: &[u8], n: usize) -> Option<usize> {
         let raw = bytes.get(1..1 + n)?;
         Some(
@@ -95,8 +139,7 @@ fn value_len(bytes: &[u8], depth: u16) -> Option<usize> {
         )
     }
     let marker = *bytes.first()?;
-    // (header bytes, payload bytes, nested values)
-    let (head, body, items): (usize, usize, usize) = match marker {
+    Some(match marker {
         0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (1, 0, 0),
         0xcc | 0xd0 => (2, 0, 0),
         0xcd | 0xd1 => (3, 0, 0),
@@ -121,18 +164,7 @@ fn value_len(bytes: &[u8], depth: u16) -> Option<usize> {
         0xde => (3, 0, 2 * be(bytes, 2)?),
         0xdf => (5, 0, 2 * be(bytes, 4)?),
         _ => return None, // 0xc1: never used
-    };
-    let mut at = head.checked_add(body)?;
-    if at > bytes.len() {
-        return None;
-    }
-    if items > 0 {
-        let depth = depth.checked_sub(1)?;
-        for _ in 0..items {
-            at = at.checked_add(value_len(bytes.get(at..)?, depth)?)?;
-        }
-    }
-    Some(at)
+    })
 }
 
 /// An integer read back from its ASCII form.

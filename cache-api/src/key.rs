@@ -78,9 +78,13 @@ impl KeyPolicy {
             }
         }
         if self.reject_whitespace_and_control {
-            // ASCII keys (nearly all) take a byte scan: for ASCII, whitespace or control is
-            // exactly "at most a space, or DEL".
-            let bad = if composed.is_ascii() {
+            // Keys of printable ASCII (nearly all) pass in one byte scan; anything else (a
+            // space, a control, DEL or a non-ASCII byte) takes the char rules. For ASCII,
+            // whitespace or control is exactly "at most a space, or DEL".
+            let printable_ascii = is_printable_ascii(composed.as_bytes());
+            let bad = if printable_ascii {
+                None
+            } else if composed.is_ascii() {
                 composed
                     .bytes()
                     .find(|b| *b <= b' ' || *b == 0x7f)
@@ -99,6 +103,28 @@ impl KeyPolicy {
         }
         Ok(())
     }
+}
+
+/// Whether every byte is printable ASCII (`!` to `~`): eight bytes at a time.
+fn is_printable_ascii(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const DEL: u64 = u64::from_ne_bytes([0x7f; 8]);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_ne_bytes(word);
+        // A byte with its high bit set; a byte below 0x21 (its borrow only reaches bytes
+        // above it once a byte below 0x21 exists, so "any" is exact); a byte equal to DEL.
+        let below = x.wrapping_sub(ONES * 0x21) & !x & HIGH;
+        let y = x ^ DEL;
+        let del = y.wrapping_sub(ONES) & !y & HIGH;
+        if (x & HIGH) | below | del != 0 {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|b| *b > b' ' && *b < 0x7f)
 }
 
 /// Builds composed keys for one prefix, version and namespace.
@@ -175,6 +201,24 @@ mod tests {
                 expected,
                 "{b:#x}"
             );
+        }
+    }
+
+    #[test]
+    fn the_word_scan_agrees_with_the_byte_rule() {
+        let byte_rule = |bytes: &[u8]| bytes.iter().all(|b| *b > b' ' && *b < 0x7f);
+        for b in 0u8..=255 {
+            for at in 0..17 {
+                let mut key = [b'a'; 17];
+                key[at] = b;
+                for len in [at + 1, 17] {
+                    assert_eq!(
+                        is_printable_ascii(&key[..len]),
+                        byte_rule(&key[..len]),
+                        "{b:#x} at {at} of {len}"
+                    );
+                }
+            }
         }
     }
 

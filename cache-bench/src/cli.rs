@@ -3,31 +3,34 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::fixture::Workload;
+use crate::fixture::{Workload, BATCH};
 use crate::subject::SubjectId;
 use crate::Result;
 
 /// What `cache-bench --help` prints.
 pub(crate) const USAGE: &str = "\
-cache-bench: our Cache (memory and Redis backends) against raw moka, the raw redis crate and
-redis-benchmark, interleaved in one run.
+cache-bench: our Cache (memory and Redis backends) against moka and the redis crate doing the
+same work, the bare crates and redis-benchmark, interleaved in one run.
 
 USAGE:
     cargo run --release -p cache-bench -- [--quick] [--out FILE.md] [--redis-url URL]
+    cargo run --release -p cache-bench -- instructions     # the callgrind table alone
 
 OPTIONS:
-    --out FILE.md     write the Markdown report there and the SVG chart beside it
-                      (FILE.svg); without it the report is printed to stdout only
-    --quick           a short run for CI (100-byte values, short rounds): under a minute
-    --redis-url URL   use this server instead of starting a private redis-server; the
-                      benchmark writes and then deletes keys under `bo:` and `br:`, and
-                      redis-benchmark writes `key:*` keys; nothing is flushed
-    --subjects LIST   only these subjects, for profiling (comma-separated: ours-memory,
-                      raw-moka, ours-redis, raw-redis); also skips redis-benchmark and the
-                      resident-memory probes
-    --workloads LIST  only these workloads, for profiling (comma-separated: get-hit,
-                      get-miss, set, add, incr, get-many, set-many, get-or-set-with-hit)
-    -h, --help        this text
+    --out FILE.md       write the Markdown report there and the SVG chart beside it
+                        (FILE.svg); without it the report is printed to stdout only
+    --quick             a short run for CI (100-byte values, short rounds)
+    --no-instructions   skip the instruction counts (valgrind); a full run takes them when
+                        valgrind is on PATH, a quick run never does
+    --redis-url URL     use this server instead of starting a private redis-server; the
+                        benchmark writes and then deletes keys under `bo:`, `br:` and `bb:`,
+                        and redis-benchmark writes `key:*` keys; nothing is flushed
+    --subjects LIST     only these subjects, for profiling (comma-separated: ours-memory,
+                        moka-same-work, bare-moka, ours-redis, redis-same-work, bare-redis,
+                        redis-benchmark); also skips the resident-memory probes
+    --workloads LIST    only these workloads, for profiling (comma-separated: get-hit,
+                        get-miss, set, add, incr, get-many, set-many, get-or-set-with-hit)
+    -h, --help          this text
 ";
 
 /// What to do.
@@ -35,8 +38,12 @@ OPTIONS:
 pub(crate) enum Command {
     /// Run the benchmark.
     Bench(Options),
+    /// Count instructions per operation under callgrind, and print the table.
+    Instructions,
     /// Measure resident memory in this (child) process: the probe's arguments.
     RssProbe(Vec<String>),
+    /// Run operations under callgrind in this (child) process: the probe's arguments.
+    InstrProbe(Vec<String>),
     /// Print the usage.
     Help,
 }
@@ -46,6 +53,8 @@ pub(crate) enum Command {
 pub(crate) struct Options {
     /// The short mode for CI.
     pub(crate) quick: bool,
+    /// Skip the instruction counts.
+    pub(crate) no_instructions: bool,
     /// Where to write the Markdown report (the SVG goes beside it).
     pub(crate) out: Option<PathBuf>,
     /// A server to use instead of a private one.
@@ -69,7 +78,7 @@ impl Options {
             .is_none_or(|w| w.contains(&workload))
     }
 
-    /// Whether the run is cut down for profiling (no external figures then).
+    /// Whether the run is cut down for profiling (no resident-memory probes then).
     pub(crate) fn is_filtered(&self) -> bool {
         self.subjects.is_some() || self.workloads.is_some()
     }
@@ -89,8 +98,15 @@ fn list<T: Copy>(text: &str, all: &[T], slug: fn(T) -> &'static str) -> Result<V
 
 /// Parses the arguments (without the program name).
 pub(crate) fn parse(args: &[String]) -> Result<Command> {
-    if args.first().map(String::as_str) == Some(crate::rss::SUBCOMMAND) {
-        return Ok(Command::RssProbe(args.iter().skip(1).cloned().collect()));
+    match args.first().map(String::as_str) {
+        Some(crate::rss::SUBCOMMAND) => {
+            return Ok(Command::RssProbe(args.iter().skip(1).cloned().collect()));
+        }
+        Some(crate::instr::SUBCOMMAND) => {
+            return Ok(Command::InstrProbe(args.iter().skip(1).cloned().collect()));
+        }
+        Some("instructions") => return Ok(Command::Instructions),
+        _ => {}
     }
     let mut options = Options::default();
     let mut args = args.iter();
@@ -102,6 +118,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Command> {
         };
         match arg.as_str() {
             "--quick" => options.quick = true,
+            "--no-instructions" => options.no_instructions = true,
             "--out" => options.out = Some(PathBuf::from(value("--out")?)),
             "--redis-url" => options.redis_url = Some(value("--redis-url")?),
             "--subjects" => {
@@ -125,25 +142,43 @@ pub(crate) fn parse(args: &[String]) -> Result<Command> {
     Ok(Command::Bench(options))
 }
 
+/// One measured cell: a workload, a value size, a concurrency and a batch size, run on
+/// every subject of a family in turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Cell {
+    /// Concurrent tasks (first, so that cells sort by runtime).
+    pub(crate) tasks: usize,
+    /// Encoded value size, in bytes.
+    pub(crate) size: usize,
+    /// The workload.
+    pub(crate) workload: Workload,
+    /// Keys per `get_many` / `set_many` call ([`BATCH`] for the other workloads).
+    pub(crate) batch: usize,
+}
+
 /// How much of everything a mode runs.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Plan {
     /// `"quick"` or `"full"`.
     pub(crate) mode: &'static str,
-    /// Encoded value sizes, in bytes.
+    /// Value sizes of the main tables, in bytes.
     pub(crate) sizes: Vec<usize>,
-    /// Concurrent tasks.
+    /// Concurrency of the main tables.
     pub(crate) concurrency: Vec<usize>,
-    /// Chunks per subject and workload, taken in turns.
-    pub(crate) rounds: u64,
+    /// Value sizes of the cost-growth table (get hit and set, 1 task).
+    pub(crate) growth_sizes: Vec<usize>,
+    /// Concurrency of the cost-growth table (get hit and set, 100 B).
+    pub(crate) growth_concurrency: Vec<usize>,
+    /// Batch sizes of the cost-growth table (get_many and set_many, 100 B, 1 task).
+    pub(crate) growth_batches: Vec<usize>,
+    /// Timed rounds per cell (after one warm-up round); each subject runs one chunk a round.
+    pub(crate) rounds: usize,
     /// The length of one chunk.
     pub(crate) chunk: Duration,
     /// The most `add` calls in one chunk (each writes a key, deleted after the chunk).
     pub(crate) add_max_ops: u64,
     /// Entries stored by each resident-memory probe.
     pub(crate) rss_entries: u64,
-    /// `redis-benchmark -n` with one connection and with many.
-    pub(crate) redis_benchmark_requests: (u64, u64),
 }
 
 impl Plan {
@@ -153,34 +188,78 @@ impl Plan {
             Plan {
                 mode: "quick",
                 sizes: vec![100],
-                concurrency: vec![1, 64],
+                concurrency: vec![1, 8],
+                growth_sizes: vec![100],
+                growth_concurrency: vec![1, 8],
+                growth_batches: vec![10, BATCH],
                 rounds: 3,
-                chunk: Duration::from_millis(100),
-                add_max_ops: 20_000,
-                rss_entries: 200_000,
-                redis_benchmark_requests: (5_000, 20_000),
+                chunk: Duration::from_millis(20),
+                add_max_ops: 5_000,
+                rss_entries: 50_000,
             }
         } else {
             Plan {
                 mode: "full",
                 sizes: vec![100, 10 * 1024],
                 concurrency: vec![1, 64],
-                rounds: 10,
-                chunk: Duration::from_millis(250),
+                growth_sizes: vec![100, 10 * 1024, 1024 * 1024],
+                growth_concurrency: vec![1, 8, 64, 256],
+                growth_batches: vec![10, BATCH, 1_000],
+                rounds: 9,
+                chunk: Duration::from_millis(120),
                 add_max_ops: 50_000,
                 rss_entries: 1_000_000,
-                redis_benchmark_requests: (40_000, 200_000),
             }
         }
     }
 
-    /// `redis-benchmark -n` for `clients` connections.
-    pub(crate) fn redis_benchmark_requests(&self, clients: usize) -> u64 {
-        if clients <= 1 {
-            self.redis_benchmark_requests.0
-        } else {
-            self.redis_benchmark_requests.1
+    /// Every cell to measure, sorted by concurrency then value size, without duplicates.
+    pub(crate) fn cells(&self, options: &Options) -> Vec<Cell> {
+        let mut cells = Vec::new();
+        for &size in &self.sizes {
+            for &tasks in &self.concurrency {
+                for workload in Workload::ALL {
+                    cells.push(Cell {
+                        tasks,
+                        size,
+                        workload,
+                        batch: BATCH,
+                    });
+                }
+            }
         }
+        for workload in [Workload::GetHit, Workload::Set] {
+            for &size in &self.growth_sizes {
+                cells.push(Cell {
+                    tasks: 1,
+                    size,
+                    workload,
+                    batch: BATCH,
+                });
+            }
+            for &tasks in &self.growth_concurrency {
+                cells.push(Cell {
+                    tasks,
+                    size: 100,
+                    workload,
+                    batch: BATCH,
+                });
+            }
+        }
+        for workload in [Workload::GetMany, Workload::SetMany] {
+            for &batch in &self.growth_batches {
+                cells.push(Cell {
+                    tasks: 1,
+                    size: 100,
+                    workload,
+                    batch,
+                });
+            }
+        }
+        cells.retain(|c| options.runs_workload(c.workload));
+        cells.sort();
+        cells.dedup();
+        cells
     }
 }
 
@@ -211,7 +290,7 @@ mod tests {
         );
         let Command::Bench(filtered) = parse(&args(&[
             "--subjects",
-            "raw-redis,ours-redis",
+            "bare-redis,ours-redis",
             "--workloads",
             "incr",
         ]))
@@ -220,7 +299,7 @@ mod tests {
         };
         assert_eq!(
             filtered.subjects,
-            Some(vec![SubjectId::RawRedis, SubjectId::OursRedis])
+            Some(vec![SubjectId::BareRedis, SubjectId::OursRedis])
         );
         assert!(filtered.runs_workload(Workload::Incr) && !filtered.runs_workload(Workload::Set));
         assert!(filtered.is_filtered());
@@ -238,8 +317,31 @@ mod tests {
     fn quick_mode_is_small() {
         let quick = Plan::new(true);
         let full = Plan::new(false);
-        assert!(quick.sizes.len() < full.sizes.len());
+        let all = Options::default();
+        assert!(quick.cells(&all).len() < full.cells(&all).len());
         assert!(quick.chunk < full.chunk);
-        assert_eq!(quick.redis_benchmark_requests(64), 20_000);
+        assert_eq!(
+            parse(&args(&["instructions"])).unwrap(),
+            Command::Instructions
+        );
+    }
+
+    #[test]
+    fn cells_cover_the_growth_tables_once() {
+        let full = Plan::new(false);
+        let cells = full.cells(&Options::default());
+        let one = |workload, size, tasks, batch| {
+            cells
+                .iter()
+                .filter(|c| {
+                    c.workload == workload && c.size == size && c.tasks == tasks && c.batch == batch
+                })
+                .count()
+        };
+        assert_eq!(one(Workload::GetHit, 100, 1, BATCH), 1);
+        assert_eq!(one(Workload::Set, 1024 * 1024, 1, BATCH), 1);
+        assert_eq!(one(Workload::GetHit, 100, 256, BATCH), 1);
+        assert_eq!(one(Workload::GetMany, 100, 1, 1_000), 1);
+        assert!(cells.windows(2).all(|w| w[0] < w[1]));
     }
 }

@@ -1,7 +1,9 @@
 //! What comes from outside the process: the machine's description and `redis-benchmark`.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use crate::Result;
 
@@ -35,6 +37,14 @@ pub(crate) fn load_average() -> String {
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The 1-minute load average, 0 when it cannot be read.
+pub(crate) fn load_one() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 impl Machine {
@@ -176,21 +186,119 @@ impl ServerAddr {
     }
 }
 
-/// Runs `redis-benchmark -t set,get -d size -c clients -P pipeline -n requests -r 10000
-/// --csv`.
+/// `redis-benchmark` as a subject: one run of its own per chunk, in its turn among the
+/// others, sized from its previous run to last about as long as a chunk.
+#[derive(Debug, Clone)]
+pub(crate) struct RedisBenchmark {
+    binary: PathBuf,
+    addr: ServerAddr,
+    /// The rate of the last run of each (test, size, connections), to size the next.
+    last_rps: Arc<Mutex<HashMap<RunShape, f64>>>,
+}
+
+/// A `redis-benchmark` run's test, value size and requests in flight.
+type RunShape = (&'static str, usize, usize);
+
+/// What one `redis-benchmark` run measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ExternalChunk {
+    /// Requests sent.
+    pub(crate) requests: u64,
+    /// Requests per second.
+    pub(crate) rps: f64,
+    /// Median latency, nanoseconds.
+    pub(crate) p50_ns: u32,
+    /// 99th percentile latency, nanoseconds.
+    pub(crate) p99_ns: u32,
+}
+
+impl RedisBenchmark {
+    /// The `redis-benchmark` on `PATH`, against the server of `url`.
+    pub(crate) fn new(url: &str) -> Result<RedisBenchmark> {
+        let binary = redis_benchmark_path()
+            .ok_or("`redis-benchmark` is not on PATH (it is in Debian's redis-tools package)")?;
+        Ok(RedisBenchmark {
+            binary,
+            addr: ServerAddr::from_url(url)?,
+            last_rps: Arc::default(),
+        })
+    }
+
+    /// Writes the `keys` keys that its GET runs read (`-t set`, untimed).
+    pub(crate) fn populate(&self, size: usize, keys: usize) -> Result<()> {
+        let requests = (keys as u64) * 4;
+        run_redis_benchmark(
+            &self.binary,
+            &self.addr,
+            "set",
+            size,
+            (8, 1),
+            requests,
+            keys,
+        )?;
+        Ok(())
+    }
+
+    /// One run of `test` (`"get"` or `"set"`) with `tasks` requests in flight on one
+    /// connection (`-c 1 -P tasks`, the shape of a multiplexed connection), sized to last
+    /// about `budget`.
+    pub(crate) fn chunk(
+        &self,
+        test: &'static str,
+        size: usize,
+        tasks: usize,
+        keys: usize,
+        budget: std::time::Duration,
+    ) -> Result<ExternalChunk> {
+        let slot = (test, size, tasks);
+        let last = self
+            .last_rps
+            .lock()
+            .map_err(|_| "a poisoned lock")?
+            .get(&slot)
+            .copied();
+        // The first run is short; later ones last about a chunk.
+        let requests = last.map_or(2_000, |rps| (rps * budget.as_secs_f64()) as u64);
+        let requests = requests.clamp(200, 5_000_000);
+        let rows = run_redis_benchmark(
+            &self.binary,
+            &self.addr,
+            test,
+            size,
+            (1, tasks.max(1)),
+            requests,
+            keys,
+        )?;
+        let row = rows.first().ok_or("redis-benchmark printed no row")?;
+        self.last_rps
+            .lock()
+            .map_err(|_| "a poisoned lock")?
+            .insert(slot, row.rps);
+        Ok(ExternalChunk {
+            requests,
+            rps: row.rps,
+            p50_ns: row.p50_ns,
+            p99_ns: row.p99_ns,
+        })
+    }
+}
+
+/// Runs `redis-benchmark -t tests -d size -c clients -P pipeline -n requests -r keys --csv`.
 ///
-/// It writes keys `key:000000000000` … `key:000000009999` in the database.
+/// It writes keys `key:000000000000` … in the database.
 pub(crate) fn run_redis_benchmark(
     binary: &PathBuf,
     addr: &ServerAddr,
+    tests: &str,
     size: usize,
     (clients, pipeline): (usize, usize),
     requests: u64,
+    keys: usize,
 ) -> Result<Vec<RedisBenchmarkRow>> {
     let mut command = Command::new(binary);
     command
         .args(["-h", &addr.host, "-p", &addr.port.to_string()])
-        .args(["-t", "set,get", "-r", "10000", "--csv"])
+        .args(["-t", tests, "-r", &keys.to_string(), "--csv"])
         .args(["-d", &size.to_string(), "-c", &clients.to_string()])
         .args(["-P", &pipeline.to_string(), "-n", &requests.to_string()]);
     if addr.db != 0 {

@@ -5,26 +5,34 @@ use serde::{Deserialize, Serialize};
 
 use crate::Result;
 
-/// How many keys the reads and overwrites walk through.
+/// How many keys the reads and overwrites walk through (fewer for large values: see
+/// [`Fixture::keyspace`]).
 pub(crate) const KEYSPACE: usize = 10_000;
+
+/// The most bytes of values one subject holds for one value size.
+const MAX_STORED_BYTES: usize = 64 * 1024 * 1024;
 
 /// How many counters `incr` spreads over (so that 64 tasks rarely wait on one key).
 pub(crate) const COUNTERS: usize = 1_000;
 
-/// How many keys one `get_many` / `set_many` call carries.
+/// How many keys one `get_many` / `set_many` call carries in the main tables.
 pub(crate) const BATCH: usize = 100;
 
 /// The prefix of our `Cache`; raw subjects compose the same `{prefix}:1:{key}` by hand.
 pub(crate) const OURS_PREFIX: &str = "bo";
 
-/// The prefix of the raw subjects (same length as ours, so keys are the same size).
+/// The prefix of the raw subjects doing the same work (same length as ours, so keys are the
+/// same size).
 pub(crate) const RAW_PREFIX: &str = "br";
+
+/// The prefix of the bare raw subjects.
+pub(crate) const BARE_PREFIX: &str = "bb";
 
 /// The expiry every write carries: our default timeout, 300 s.
 pub(crate) const EXPIRY_MS: u64 = 300_000;
 
 /// One kind of operation, timed call by call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Workload {
     /// `get` of a key that is there.
     GetHit,
@@ -36,9 +44,9 @@ pub(crate) enum Workload {
     Add,
     /// `incr` by 1 of an existing counter.
     Incr,
-    /// `get_many` of [`BATCH`] keys that are all there.
+    /// `get_many` of a batch of keys that are all there.
     GetMany,
-    /// `set_many` of [`BATCH`] keys.
+    /// `set_many` of a batch of keys.
     SetMany,
     /// `get_or_set_with` of a key that is there (the loader never runs).
     GetOrSetWithHit,
@@ -71,6 +79,11 @@ impl Workload {
         }
     }
 
+    /// Whether the workload carries a batch of keys.
+    pub(crate) fn is_batch(self) -> bool {
+        matches!(self, Workload::GetMany | Workload::SetMany)
+    }
+
     /// The name in the report.
     pub(crate) fn label(self) -> &'static str {
         match self {
@@ -79,8 +92,8 @@ impl Workload {
             Workload::Set => "set",
             Workload::Add => "add",
             Workload::Incr => "incr",
-            Workload::GetMany => "get_many ×100",
-            Workload::SetMany => "set_many ×100",
+            Workload::GetMany => "get_many",
+            Workload::SetMany => "set_many",
             Workload::GetOrSetWithHit => "get_or_set_with hit",
         }
     }
@@ -136,19 +149,23 @@ impl Fixture {
             size,
             payload,
             encoded,
-            keys: (0..KEYSPACE).map(|i| format!("k{i}")).collect(),
+            keys: (0..Self::keyspace(size)).map(|i| format!("k{i}")).collect(),
             miss_keys: (0..KEYSPACE).map(|i| format!("miss{i}")).collect(),
             counters: (0..COUNTERS).map(|i| format!("ctr{i}")).collect(),
         })
     }
 
-    /// The keys of the batch at `window`.
-    pub(crate) fn batch(&self, window: usize) -> &[String] {
-        let windows = self.keys.len() / BATCH;
-        let start = (window % windows.max(1)) * BATCH;
-        self.keys
-            .get(start..start + BATCH)
-            .unwrap_or(&self.keys[..])
+    /// How many keys a fixture of `size`-byte values has: [`KEYSPACE`], fewer when that
+    /// many values would pass 64 MiB (64 keys of 1 MiB).
+    pub(crate) fn keyspace(size: usize) -> usize {
+        (MAX_STORED_BYTES / size.max(1)).clamp(64, KEYSPACE)
+    }
+
+    /// The `n` keys of the batch at `window` (all the keys when there are fewer).
+    pub(crate) fn batch(&self, window: usize, n: usize) -> &[String] {
+        let windows = self.keys.len() / n.max(1);
+        let start = (window % windows.max(1)) * n;
+        self.keys.get(start..start + n).unwrap_or(&self.keys[..])
     }
 }
 
@@ -159,11 +176,19 @@ pub(crate) struct OpInput {
     pub(crate) index: usize,
     /// The fresh key of an `add`; empty otherwise.
     pub(crate) fresh_key: String,
+    /// Keys per `get_many` / `set_many` call.
+    pub(crate) batch: usize,
 }
 
 impl OpInput {
     /// The input of call `n` of task `task` in chunk `chunk`.
-    pub(crate) fn new(workload: Workload, chunk: u64, task: usize, n: u64) -> OpInput {
+    pub(crate) fn new(
+        workload: Workload,
+        chunk: u64,
+        task: usize,
+        n: u64,
+        batch: usize,
+    ) -> OpInput {
         // Each task walks the keys in order from its own starting point.
         let index = task.wrapping_mul(7_919).wrapping_add(n as usize);
         let fresh_key = if workload == Workload::Add {
@@ -171,7 +196,11 @@ impl OpInput {
         } else {
             String::new()
         };
-        OpInput { index, fresh_key }
+        OpInput {
+            index,
+            fresh_key,
+            batch,
+        }
     }
 }
 
@@ -205,9 +234,12 @@ mod tests {
     fn batches_stay_inside_the_keyspace() {
         let fixture = Fixture::new(100).unwrap();
         for window in [0, 1, 99, 100, 12_345] {
-            assert_eq!(fixture.batch(window).len(), BATCH);
+            assert_eq!(fixture.batch(window, BATCH).len(), BATCH);
+            assert_eq!(fixture.batch(window, 1_000).len(), 1_000);
         }
-        assert_eq!(fixture.batch(1)[0], "k100");
+        assert_eq!(fixture.batch(1, BATCH)[0], "k100");
+        assert_eq!(Fixture::keyspace(100), KEYSPACE);
+        assert_eq!(Fixture::keyspace(1024 * 1024), 64);
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod bench;
 mod cli;
 mod external;
 mod fixture;
+mod instr;
 mod report;
 mod rss;
 mod runner;
@@ -39,11 +40,13 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::RssProbe(args) => rss::run_probe(&args),
+        Command::InstrProbe(args) => instr::run_probe(&args),
+        Command::Instructions => {
+            print!("{}", report::instructions(&instr::measure_all()?));
+            Ok(())
+        }
         Command::Bench(options) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            let results = runtime.block_on(bench::run(&options))?;
+            let results = bench::run(&options)?;
             let command = format!(
                 "cargo run --release -p cache-bench --{}",
                 args.iter().fold(String::new(), |mut s, a| {

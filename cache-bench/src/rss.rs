@@ -55,7 +55,7 @@ impl Probe {
 fn probe_name(subject: SubjectId) -> Option<&'static str> {
     match subject {
         SubjectId::OursMemory => Some("ours"),
-        SubjectId::RawMoka => Some("moka"),
+        SubjectId::BareMoka => Some("moka"),
         _ => None,
     }
 }

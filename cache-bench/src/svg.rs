@@ -1,26 +1,28 @@
-//! The chart, written by hand: horizontal bars of ops/s, one panel per comparison, value size
-//! and concurrency.
+//! The chart, written by hand: for every cell of the main tables, the median ratio ours /
+//! same work as a bar, and the spread of the per-round ratios as a whisker.
 
 use std::fmt::Write;
 
-use crate::bench::Results;
-use crate::fixture::Workload;
-use crate::report::{rate, size, Pair, PAIRS};
-use crate::subject::SubjectId;
+use crate::bench::{Ratio, Results};
+use crate::fixture::{Workload, BATCH};
+use crate::report::size;
+use crate::subject::Family;
 
 const WIDTH: f64 = 1000.0;
 const MARGIN: f64 = 20.0;
 const GAP: f64 = 20.0;
-const HEADER: f64 = 72.0;
+const HEADER: f64 = 64.0;
 const PANEL_TITLE: f64 = 24.0;
-const ROW: f64 = 26.0;
+const ROW: f64 = 16.0;
 const BAR: f64 = 10.0;
-const LABEL: f64 = 128.0;
-const VALUE_ROOM: f64 = 96.0;
-const PANEL_BOTTOM: f64 = 18.0;
-const OURS_COLOR: &str = "#2563eb";
-const RAW_COLOR: &str = "#9ca3af";
-const CEILING_COLOR: &str = "#dc2626";
+const LABEL: f64 = 170.0;
+const VALUE_ROOM: f64 = 110.0;
+const PANEL_BOTTOM: f64 = 24.0;
+const BAR_COLOR: &str = "#2563eb";
+const WHISKER_COLOR: &str = "#111827";
+const PARITY_COLOR: &str = "#dc2626";
+/// The axis ends at this ratio (longer bars are clipped, their figure still printed).
+const AXIS_MAX: f64 = 1.5;
 
 /// Escapes text for XML.
 fn escape(text: &str) -> String {
@@ -35,15 +37,14 @@ pub(crate) fn chart(results: &Results) -> String {
     let plan = &results.plan;
     let columns = plan.concurrency.len().max(1);
     let panel_width = (WIDTH - 2.0 * MARGIN - GAP * (columns as f64 - 1.0)) / columns as f64;
-    let rows_per_panel = Workload::ALL.len() as f64;
-    let panel_height = PANEL_TITLE + rows_per_panel * ROW + PANEL_BOTTOM;
-    let panel_rows = PAIRS.len() * plan.sizes.len();
-    let height = HEADER + panel_rows as f64 * panel_height + MARGIN;
+    let rows = (Workload::ALL.len() * plan.sizes.len()) as f64;
+    let panel_height = PANEL_TITLE + rows * ROW + PANEL_BOTTOM;
+    let height = HEADER + Family::ALL.len() as f64 * panel_height + MARGIN;
 
     let mut svg = String::new();
     let _ = writeln!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="11">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="10">"#
     );
     let _ = writeln!(
         svg,
@@ -51,103 +52,46 @@ pub(crate) fn chart(results: &Results) -> String {
     );
     let _ = writeln!(
         svg,
-        r#"<text x="{MARGIN}" y="26" font-size="16" font-weight="bold">{}</text>"#,
+        r#"<text x="{MARGIN}" y="24" font-size="15" font-weight="bold">{}</text>"#,
         escape(&format!(
-            "cache-bench: operations per second ({} mode, {}, {} cores, Redis {})",
-            plan.mode, results.machine.date, results.machine.cores, results.machine.redis
+            "cache-bench: ours / the raw crate doing the same work ({} mode, {}, {} cores, load {:.1}–{:.1})",
+            plan.mode,
+            results.machine.date,
+            results.machine.cores,
+            results.load_range.0,
+            results.load_range.1
         ))
     );
-    legend(&mut svg, 48.0);
-
+    let _ = writeln!(
+        svg,
+        r##"<text x="{MARGIN}" y="44" fill="#555555">{}</text>"##,
+        escape(
+            "bar: median of the per-round ratios; whisker: lowest to highest round; red line: parity (1.0×)"
+        )
+    );
     let mut y = HEADER;
-    for pair in PAIRS {
-        for &value in &plan.sizes {
-            for (column, &tasks) in plan.concurrency.iter().enumerate() {
-                let x = MARGIN + column as f64 * (panel_width + GAP);
-                panel(&mut svg, results, pair, value, tasks, x, y, panel_width);
-            }
-            y += panel_height;
+    for family in Family::ALL {
+        for (column, &tasks) in plan.concurrency.iter().enumerate() {
+            let x = MARGIN + column as f64 * (panel_width + GAP);
+            panel(&mut svg, results, family, tasks, (x, y), panel_width);
         }
+        y += panel_height;
     }
     let _ = writeln!(svg, "</svg>");
     svg
 }
 
-fn legend(svg: &mut String, y: f64) {
-    let mut x = MARGIN;
-    for (color, label) in [
-        (OURS_COLOR, "ours (Cache on the backend)"),
-        (RAW_COLOR, "raw (moka / redis crate)"),
-    ] {
-        let _ = writeln!(
-            svg,
-            r#"<rect x="{x}" y="{}" width="12" height="{BAR}" fill="{color}"/>"#,
-            y - BAR + 1.0
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text x="{}" y="{y}">{}</text>"#,
-            x + 16.0,
-            escape(label)
-        );
-        x += 210.0;
-    }
-    let _ = writeln!(
-        svg,
-        r#"<line x1="{x}" y1="{}" x2="{x}" y2="{}" stroke="{CEILING_COLOR}" stroke-width="2" stroke-dasharray="3,2"/>"#,
-        y - BAR,
-        y + 2.0
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text x="{}" y="{y}">{}</text>"#,
-        x + 6.0,
-        escape("redis-benchmark (GET, SET)")
-    );
-    let _ = writeln!(
-        svg,
-        r##"<text x="{}" y="{y}" fill="#555555">{}</text>"##,
-        x + 170.0,
-        escape("rows scaled to their largest figure; (×) = ours / raw")
-    );
-}
-
-/// The ceiling `redis-benchmark` measured for a workload, if it has one.
-fn ceiling(
-    results: &Results,
-    pair: Pair,
-    workload: Workload,
-    value: usize,
-    tasks: usize,
-) -> Option<f64> {
-    if pair.ours != SubjectId::OursRedis {
-        return None;
-    }
-    let test = match workload {
-        Workload::GetHit => "GET",
-        Workload::Set => "SET",
-        _ => return None,
-    };
-    results
-        .redis_benchmark_row(test, value, tasks)
-        .map(|row| row.rps)
-}
-
-#[allow(clippy::too_many_arguments)] // reason: one panel's place and contents, drawn once
 fn panel(
     svg: &mut String,
     results: &Results,
-    pair: Pair,
-    value: usize,
+    family: Family,
     tasks: usize,
-    x: f64,
-    y: f64,
+    (x, y): (f64, f64),
     width: f64,
 ) {
     let title = format!(
-        "{}: {}, {tasks} task{}",
-        pair.title.replace(" against ", " vs "),
-        size(value),
+        "{}, {tasks} task{}",
+        family.title().replace(" against ", " vs "),
         if tasks == 1 { "" } else { "s" }
     );
     let _ = writeln!(
@@ -159,80 +103,76 @@ fn panel(
     let bars_x = x + LABEL;
     let bars_width = (width - LABEL - VALUE_ROOM).max(10.0);
     let top = y + PANEL_TITLE;
-    let _ = writeln!(
-        svg,
-        r##"<line x1="{bars_x}" y1="{top}" x2="{bars_x}" y2="{}" stroke="#333333"/>"##,
-        top + Workload::ALL.len() as f64 * ROW
-    );
-    for (row, workload) in Workload::ALL.into_iter().enumerate() {
-        let row_y = top + row as f64 * ROW;
-        let _ = writeln!(
-            svg,
-            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
-            bars_x - 6.0,
-            row_y + BAR + 4.0,
-            escape(workload.label())
-        );
-        let ours = results.summary(workload, value, tasks, pair.ours);
-        let raw = results.summary(workload, value, tasks, pair.raw);
-        let top_speed = [
-            ours.map(|s| s.ops_per_sec),
-            raw.map(|s| s.ops_per_sec),
-            ceiling(results, pair, workload, value, tasks),
-        ]
-        .into_iter()
-        .flatten()
-        .fold(0.0_f64, f64::max);
-        // Each row has its own scale: its largest figure spans the width.
-        let scale = |ops: f64| {
-            if top_speed > 0.0 {
-                ops / top_speed * bars_width
-            } else {
-                0.0
-            }
-        };
-        for (i, (subject, summary)) in [(pair.ours, ours), (pair.raw, raw)].into_iter().enumerate()
-        {
-            let Some(summary) = summary else { continue };
-            let bar_y = row_y + 2.0 + i as f64 * (BAR + 1.0);
-            let w = scale(summary.ops_per_sec).max(0.5);
-            let color = if i == 0 { OURS_COLOR } else { RAW_COLOR };
-            let mut label = format!("{}/s", rate(summary.ops_per_sec));
-            if i == 0 {
-                if let Some(r) = raw.filter(|r| r.ops_per_sec > 0.0) {
-                    label.push_str(&format!(" ({:.2}×)", summary.ops_per_sec / r.ops_per_sec));
-                }
-            }
+    let scale = |r: f64| (r.clamp(0.0, AXIS_MAX) / AXIS_MAX) * bars_width;
+    let mut row = 0.0;
+    for &value in &results.plan.sizes {
+        for workload in Workload::ALL {
+            let row_y = top + row * ROW;
+            row += 1.0;
+            let label = format!("{} {}", workload.label(), size(value));
             let _ = writeln!(
                 svg,
-                r#"<rect x="{bars_x}" y="{bar_y}" width="{w:.1}" height="{BAR}" fill="{color}"><title>{}</title></rect>"#,
+                r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+                bars_x - 6.0,
+                row_y + BAR,
+                escape(&label)
+            );
+            let ratio: Option<Ratio> = results
+                .cell(family, workload, value, tasks, BATCH)
+                .and_then(|c| c.ratio(family.same_work()));
+            let Some(r) = ratio else { continue };
+            let _ = writeln!(
+                svg,
+                r#"<rect x="{bars_x}" y="{}" width="{:.1}" height="{BAR}" fill="{BAR_COLOR}"><title>{}</title></rect>"#,
+                row_y + 1.0,
+                scale(r.median).max(0.5),
                 escape(&format!(
-                    "{} {}: {} ops/s, p50 {} ns, p99 {} ns",
-                    subject.label(),
-                    workload.label(),
-                    rate(summary.ops_per_sec),
-                    summary.p50_ns,
-                    summary.p99_ns
+                    "{label}: {:.2}× ({:.2}–{:.2})",
+                    r.median, r.min, r.max
                 ))
             );
+            let mid = row_y + 1.0 + BAR / 2.0;
+            let _ = writeln!(
+                svg,
+                r#"<line x1="{:.1}" y1="{mid}" x2="{:.1}" y2="{mid}" stroke="{WHISKER_COLOR}" stroke-width="1.5"/>"#,
+                bars_x + scale(r.min),
+                bars_x + scale(r.max)
+            );
+            for end in [r.min, r.max] {
+                let ex = bars_x + scale(end);
+                let _ = writeln!(
+                    svg,
+                    r#"<line x1="{ex:.1}" y1="{}" x2="{ex:.1}" y2="{}" stroke="{WHISKER_COLOR}" stroke-width="1.5"/>"#,
+                    mid - 3.0,
+                    mid + 3.0
+                );
+            }
             let _ = writeln!(
                 svg,
                 r#"<text x="{:.1}" y="{}" font-size="9">{}</text>"#,
-                bars_x + w + 4.0,
-                bar_y + BAR - 1.0,
-                escape(&label)
+                bars_x + scale(r.max.max(r.median)) + 4.0,
+                row_y + BAR,
+                escape(&format!("{:.2}× ({:.2}–{:.2})", r.median, r.min, r.max))
             );
         }
-        if let Some(c) = ceiling(results, pair, workload, value, tasks) {
-            let cx = bars_x + scale(c);
-            let _ = writeln!(
-                svg,
-                r#"<line x1="{cx:.1}" y1="{}" x2="{cx:.1}" y2="{}" stroke="{CEILING_COLOR}" stroke-width="2" stroke-dasharray="3,2"><title>{}</title></line>"#,
-                row_y,
-                row_y + 2.0 * BAR + 4.0,
-                escape(&format!("redis-benchmark: {}/s", rate(c)))
-            );
-        }
+    }
+    let bottom = top + row * ROW;
+    let px = bars_x + scale(1.0);
+    let _ = writeln!(
+        svg,
+        r#"<line x1="{px:.1}" y1="{top}" x2="{px:.1}" y2="{bottom}" stroke="{PARITY_COLOR}" stroke-dasharray="3,2"/>"#
+    );
+    let _ = writeln!(
+        svg,
+        r##"<line x1="{bars_x}" y1="{top}" x2="{bars_x}" y2="{bottom}" stroke="#333333"/>"##
+    );
+    for tick in [0.0, 0.5, 1.0, 1.5] {
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.1}" y="{}" text-anchor="middle" fill="#555555">{tick:.1}×</text>"##,
+            bars_x + scale(tick),
+            bottom + 12.0
+        );
     }
 }
 

@@ -12,6 +12,7 @@ use moka::ops::compute::Op;
 use tokio::time::Instant;
 
 use crate::entry::{deadline, Entry};
+use crate::gate::Gate;
 use crate::MemoryBackendBuilder;
 
 /// The in-process backend, on [`moka`]'s future cache.
@@ -42,6 +43,8 @@ use crate::MemoryBackendBuilder;
 #[derive(Clone)]
 pub struct MemoryBackend {
     store: MokaCache<String, Entry>,
+    /// Keeps plain inserts and computes apart on each key (see [`Gate`]).
+    gate: Arc<Gate>,
 }
 
 impl fmt::Debug for MemoryBackend {
@@ -79,7 +82,10 @@ impl MemoryBackend {
     }
 
     pub(crate) fn from_store(store: MokaCache<String, Entry>) -> Self {
-        MemoryBackend { store }
+        MemoryBackend {
+            store,
+            gate: Arc::default(),
+        }
     }
 
     /// A [`Cache`] with Django's defaults over this store.
@@ -106,8 +112,20 @@ impl MemoryBackend {
         entry.filter(|e| e.is_live(now))
     }
 
-    /// Runs `decide` on the live entry of `key` under moka's per-key lock.
+    /// Runs `decide` on the live entry of `key` under moka's per-key lock, with the gate
+    /// closed to plain inserts of the key's stripe meanwhile.
     async fn compute<T>(
+        &self,
+        key: &str,
+        decide: impl FnOnce(Option<&Entry>, Instant) -> (Op<Entry>, Result<T>),
+    ) -> Result<T> {
+        let _pass = self.gate.compute(key).await;
+        self.compute_ungated(key, decide).await
+    }
+
+    /// [`compute`](Self::compute) without the gate: for a blind put, which any order of
+    /// the writes around it explains.
+    async fn compute_ungated<T>(
         &self,
         key: &str,
         decide: impl FnOnce(Option<&Entry>, Instant) -> (Op<Entry>, Result<T>),
@@ -162,6 +180,20 @@ impl CacheBackend for MemoryBackend {
 
     async fn set(&self, key: &str, value: Bytes, options: SetOptions) -> Result<bool> {
         let mode = options.mode;
+        if mode == SetMode::Always {
+            // A plain insert when no read-modify-write is in the key's stripe; else a put
+            // through moka's per-key lock, ordered with the read-modify-writes of the key.
+            if let Some(_pass) = self.gate.try_insert(key) {
+                let entry = Entry::new(value, options.expiry, Instant::now());
+                self.store.insert(key.to_owned(), entry).await;
+                return Ok(true);
+            }
+            return self
+                .compute_ungated(key, move |_, now| {
+                    (Op::Put(Entry::new(value, options.expiry, now)), Ok(true))
+                })
+                .await;
+        }
         self.compute(key, move |live, now| {
             let write = match mode {
                 SetMode::IfAbsent => live.is_none(),

@@ -5,6 +5,7 @@
 mod backend;
 mod config;
 mod entry;
+mod gate;
 
 pub use backend::MemoryBackend;
 pub use config::{MemoryBackendBuilder, DEFAULT_MAX_ENTRIES};

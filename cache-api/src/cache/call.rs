@@ -84,9 +84,12 @@ impl<'a> Call<'a> {
         keys: usize,
         backend_call: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        self.traced(keys, backend_call)
-            .await
-            .map_err(|e| self.fail(e))
+        let result = if tracing::dispatcher::has_been_set() {
+            self.traced(keys, backend_call).await
+        } else {
+            backend_call.await
+        };
+        result.map_err(|e| self.fail(e))
     }
 
     /// [`run`](Call::run), and with fail-open on, answers an outage (an unreachable or
@@ -97,7 +100,14 @@ impl<'a> Call<'a> {
         backend_call: impl Future<Output = Result<T>>,
         outage: impl FnOnce() -> T,
     ) -> Result<T> {
-        match self.traced(keys, backend_call).await {
+        // No subscriber ever installed (globally or for a scope): nothing can listen, so
+        // the call runs bare, without even the layer that would build its span.
+        let result = if tracing::dispatcher::has_been_set() {
+            self.traced(keys, backend_call).await
+        } else {
+            backend_call.await
+        };
+        match result {
             Err(err) if self.tolerates(&err) => {
                 self.cache.counters().ignored_error();
                 tracing::warn!(

@@ -1,0 +1,449 @@
+//! Instructions per operation under `valgrind --tool=callgrind`: each operation runs in a
+//! child process of its own (`cache-bench instr-probe OP N`) on a current-thread runtime,
+//! and callgrind counts only inside the measured loop (`--toggle-collect`). Instruction
+//! counts do not depend on what else the machine runs, so a regression shows whatever the
+//! noise.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use cache_api::{async_trait, Bytes, Cache, CacheBackend, Expiry, KeyTtl, SetOptions};
+
+use crate::fixture::{compose, Payload, OURS_PREFIX, RAW_PREFIX};
+use crate::subject::{MokaSameWork, RawMoka};
+use crate::Result;
+
+/// The hidden subcommand the parent re-executes itself with.
+pub(crate) const SUBCOMMAND: &str = "instr-probe";
+
+/// Operations per probe.
+const OPS: u64 = 5_000;
+
+/// Keys the probes walk through (all written before the loop).
+const KEYS: usize = 1_000;
+
+/// The encoded value size of the probes.
+const SIZE: usize = 100;
+
+/// One operation measured, and what it is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Probe {
+    /// The name on the command line.
+    pub(crate) name: &'static str,
+    /// What it does.
+    pub(crate) what: &'static str,
+}
+
+/// The rows of the table: (ours, the same work on the raw crate, the bare crate).
+pub(crate) const ROWS: [(Probe, Option<Probe>, Option<Probe>); 6] = [
+    (
+        Probe {
+            name: "ours-memory-get",
+            what: "memory get hit 100 B",
+        },
+        Some(Probe {
+            name: "moka-same-get",
+            what: "moka get + rmp decode",
+        }),
+        Some(Probe {
+            name: "bare-moka-get",
+            what: "moka get",
+        }),
+    ),
+    (
+        Probe {
+            name: "ours-memory-set",
+            what: "memory set 100 B",
+        },
+        Some(Probe {
+            name: "moka-same-set",
+            what: "moka insert, per-entry expiry + rmp encode",
+        }),
+        Some(Probe {
+            name: "bare-moka-set",
+            what: "moka insert",
+        }),
+    ),
+    (
+        Probe {
+            name: "ours-memory-incr",
+            what: "memory incr",
+        },
+        Some(Probe {
+            name: "moka-same-incr",
+            what: "moka and_compute_with on the ASCII integer",
+        }),
+        None,
+    ),
+    (
+        Probe {
+            name: "ours-handle-get",
+            what: "handle get 100 B over a backend that does nothing (key, call path, decode)",
+        },
+        Some(Probe {
+            name: "raw-compose-decode",
+            what: "compose the key + rmp decode",
+        }),
+        None,
+    ),
+    (
+        Probe {
+            name: "ours-handle-set",
+            what: "handle set 100 B over a backend that does nothing (key, call path, encode)",
+        },
+        Some(Probe {
+            name: "raw-compose-encode",
+            what: "compose the key + rmp encode",
+        }),
+        None,
+    ),
+    (
+        Probe {
+            name: "ours-make-key",
+            what: "key build + validation (`Cache::make_key`)",
+        },
+        Some(Probe {
+            name: "raw-compose",
+            what: "compose the key (one allocation, two copies)",
+        }),
+        None,
+    ),
+];
+
+/// One measured row.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct InstrRow {
+    /// What ours does.
+    pub(crate) what: &'static str,
+    /// Ours, instructions per operation.
+    pub(crate) ours: f64,
+    /// The same work on the raw crate, and what that is.
+    pub(crate) same_work: Option<(&'static str, f64)>,
+    /// The bare crate, and what that is.
+    pub(crate) bare: Option<(&'static str, f64)>,
+    /// The top of `callgrind_annotate --inclusive=yes` for ours, per operation.
+    pub(crate) listing: Vec<String>,
+}
+
+/// Runs every probe under callgrind.
+pub(crate) fn measure_all() -> Result<Vec<InstrRow>> {
+    let dir = std::env::temp_dir().join(format!("cache-bench-callgrind-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = ROWS
+        .iter()
+        .map(|(ours, same, bare)| {
+            eprintln!("callgrind: {}", ours.name);
+            let (ours_ir, listing) = count(&dir, ours.name, true)?;
+            let other = |p: &Option<Probe>| -> Result<Option<(&'static str, f64)>> {
+                p.map(|p| count(&dir, p.name, false).map(|(ir, _)| (p.what, ir)))
+                    .transpose()
+            };
+            Ok(InstrRow {
+                what: ours.what,
+                ours: ours_ir,
+                same_work: other(same)?,
+                bare: other(bare)?,
+                listing,
+            })
+        })
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Instructions per operation of one probe, and its annotated listing when asked.
+fn count(dir: &Path, probe: &str, listing: bool) -> Result<(f64, Vec<String>)> {
+    let out: PathBuf = dir.join(format!("{probe}.out"));
+    let status = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg("--collect-atstart=no")
+        .arg("--toggle-collect=*instr::measured*")
+        .arg(std::env::current_exe()?)
+        .args([SUBCOMMAND, probe, &OPS.to_string()])
+        .output()?;
+    if !status.status.success() {
+        return Err(format!(
+            "valgrind on {probe} failed ({}): {}",
+            status.status,
+            String::from_utf8_lossy(&status.stderr)
+                .lines()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .join(" / ")
+        )
+        .into());
+    }
+    let text = std::fs::read_to_string(&out)?;
+    let total: u64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("totals:")
+                .or_else(|| l.strip_prefix("summary:"))
+        })
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("no totals in {}", out.display()))?;
+    let per_op = total as f64 / OPS as f64;
+    let lines = if listing {
+        annotate(&out).unwrap_or_else(|e| vec![format!("(callgrind_annotate failed: {e})")])
+    } else {
+        Vec::new()
+    };
+    Ok((per_op, lines))
+}
+
+/// The functions that cost most, inclusive, per operation: `callgrind_annotate` output with
+/// its counts divided by [`OPS`].
+fn annotate(out: &Path) -> Result<Vec<String>> {
+    let output = Command::new("callgrind_annotate")
+        .args(["--inclusive=yes", "--threshold=100"])
+        .arg(out)
+        .output()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let Some((count, rest)) = trimmed.split_once(' ') else {
+            continue;
+        };
+        let Ok(ir) = count.replace(',', "").parse::<u64>() else {
+            continue;
+        };
+        // "(12.34%)  file:function [binary]"
+        let rest = rest.trim_start();
+        let rest = rest
+            .strip_prefix('(')
+            .and_then(|r| r.split_once(')'))
+            .map_or(rest, |(_, r)| r.trim_start());
+        let function = rest.split_once(':').map_or(rest, |(_, f)| f);
+        let function = function.split(" [").next().unwrap_or(function).trim();
+        let per_op = ir as f64 / OPS as f64;
+        if per_op < 150.0 || function.contains("measured") {
+            continue;
+        }
+        rows.push(format!("{per_op:>8.0}  {}", shorten(function)));
+        if rows.len() == 24 {
+            break;
+        }
+    }
+    Ok(rows)
+}
+
+/// A function name without generic arguments, kept short enough to read.
+fn shorten(function: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0;
+    for c in function.chars() {
+        match c {
+            '<' => {
+                if depth == 0 {
+                    out.push_str("<…>");
+                }
+                depth += 1;
+            }
+            '>' if depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out.chars().take(110).collect()
+}
+
+/// A backend that stores nothing and answers reads with one fixed value: what is left is
+/// the handle's own work.
+#[derive(Debug)]
+struct NullBackend {
+    value: Bytes,
+}
+
+#[async_trait]
+impl CacheBackend for NullBackend {
+    fn name(&self) -> &'static str {
+        "null"
+    }
+    async fn get(&self, _key: &str) -> cache_api::Result<Option<Bytes>> {
+        Ok(Some(self.value.clone()))
+    }
+    async fn get_many(&self, keys: &[String]) -> cache_api::Result<Vec<Option<Bytes>>> {
+        Ok(vec![Some(self.value.clone()); keys.len()])
+    }
+    async fn set(&self, _key: &str, _value: Bytes, _o: SetOptions) -> cache_api::Result<bool> {
+        Ok(true)
+    }
+    async fn set_many(
+        &self,
+        _entries: &[(String, Bytes)],
+        _expiry: Expiry,
+    ) -> cache_api::Result<Vec<usize>> {
+        Ok(Vec::new())
+    }
+    async fn delete(&self, _key: &str) -> cache_api::Result<bool> {
+        Ok(false)
+    }
+    async fn delete_many(&self, _keys: &[String]) -> cache_api::Result<u64> {
+        Ok(0)
+    }
+    async fn delete_if_value(&self, _key: &str, _expected: &[u8]) -> cache_api::Result<bool> {
+        Ok(false)
+    }
+    async fn touch(&self, _key: &str, _expiry: Expiry) -> cache_api::Result<bool> {
+        Ok(false)
+    }
+    async fn has_key(&self, _key: &str) -> cache_api::Result<bool> {
+        Ok(true)
+    }
+    async fn incr(&self, _key: &str, _delta: i64) -> cache_api::Result<i64> {
+        Ok(0)
+    }
+    async fn ttl(&self, _key: &str) -> cache_api::Result<KeyTtl> {
+        Ok(KeyTtl::Persistent)
+    }
+    async fn clear(&self, _prefix: &str) -> cache_api::Result<u64> {
+        Ok(0)
+    }
+    async fn close(&self) -> cache_api::Result<()> {
+        Ok(())
+    }
+}
+
+/// What a probe works on.
+struct Bench {
+    payload: Payload,
+    encoded: Bytes,
+    keys: Vec<String>,
+    counters: Vec<String>,
+    head: String,
+    ours: Cache,
+    handle: Cache,
+    same: MokaSameWork,
+    bare: RawMoka,
+}
+
+/// The child's side: sets up, writes the keys, warms up, then runs `N` operations inside
+/// [`measured`], where callgrind counts.
+pub(crate) fn run_probe(args: &[String]) -> Result<()> {
+    let probe = args.first().cloned().unwrap_or_default();
+    let n: u64 = args.get(1).ok_or("instr-probe OP N")?.parse()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (payload, encoded) = Payload::of_encoded_size(SIZE)?;
+    let memory = cache_memory::MemoryBackend::new();
+    let bench = Bench {
+        keys: (0..KEYS).map(|i| format!("k{i}")).collect(),
+        counters: (0..KEYS).map(|i| format!("ctr{i}")).collect(),
+        head: format!("{RAW_PREFIX}:1:"),
+        ours: memory.cache_builder().with_prefix(OURS_PREFIX).build()?,
+        handle: Cache::builder(Arc::new(NullBackend {
+            value: encoded.clone(),
+        }))
+        .with_prefix(OURS_PREFIX)
+        .build()?,
+        same: MokaSameWork::new(
+            cache_memory::DEFAULT_MAX_ENTRIES,
+            &format!("{RAW_PREFIX}:1:"),
+        ),
+        bare: RawMoka::new(cache_memory::DEFAULT_MAX_ENTRIES, "bb:1:"),
+        payload,
+        encoded,
+    };
+    runtime.block_on(async {
+        for (key, counter) in bench.keys.iter().zip(&bench.counters) {
+            bench.ours.set(key, &bench.payload).await?;
+            bench.ours.set(counter, &0_i64).await?;
+            bench.same.set(key, &bench.payload).await?;
+            bench.same.set_counter(counter).await;
+            bench.bare.insert(key, bench.encoded.clone()).await;
+        }
+        Ok::<_, crate::BoxError>(())
+    })?;
+    // Warm-up, uncounted; then the counted loop.
+    runtime.block_on(ops(&bench, &probe, 0, KEYS as u64))?;
+    measured(&runtime, &bench, &probe, n)?;
+    Ok(())
+}
+
+/// The counted loop (callgrind's `--toggle-collect` names this function).
+#[inline(never)]
+fn measured(runtime: &tokio::runtime::Runtime, bench: &Bench, probe: &str, n: u64) -> Result<()> {
+    runtime.block_on(ops(bench, probe, KEYS as u64, n))
+}
+
+/// Operations `from..from + n` of `probe`.
+async fn ops(bench: &Bench, probe: &str, from: u64, n: u64) -> Result<()> {
+    let b = bench;
+    for i in from..from + n {
+        let key = &b.keys[i as usize % b.keys.len()];
+        let counter = &b.counters[i as usize % b.counters.len()];
+        match probe {
+            "ours-memory-get" => {
+                std::hint::black_box(b.ours.get::<Payload>(key).await?.ok_or("a miss")?);
+            }
+            "moka-same-get" => {
+                std::hint::black_box(b.same.get(key).await?.ok_or("a miss")?);
+            }
+            "bare-moka-get" => {
+                std::hint::black_box(b.bare.get(key).await.ok_or("a miss")?);
+            }
+            "ours-memory-set" => b.ours.set(key, &b.payload).await?,
+            "moka-same-set" => b.same.set(key, &b.payload).await?,
+            "bare-moka-set" => b.bare.insert(key, b.encoded.clone()).await,
+            "ours-memory-incr" => {
+                std::hint::black_box(b.ours.incr(counter, 1).await?);
+            }
+            "moka-same-incr" => {
+                std::hint::black_box(b.same.incr(counter).await.ok_or("no integer")?);
+            }
+            "ours-handle-get" => {
+                std::hint::black_box(b.handle.get::<Payload>(key).await?);
+            }
+            "raw-compose-decode" => {
+                std::hint::black_box(compose(&b.head, key));
+                std::hint::black_box(rmp_serde::from_slice::<Payload>(std::hint::black_box(
+                    &b.encoded,
+                ))?);
+            }
+            "ours-handle-set" => b.handle.set(key, &b.payload).await?,
+            "raw-compose-encode" => {
+                std::hint::black_box(compose(&b.head, key));
+                std::hint::black_box(Bytes::from(rmp_serde::to_vec_named(std::hint::black_box(
+                    &b.payload,
+                ))?));
+            }
+            "ours-make-key" => {
+                std::hint::black_box(b.handle.make_key(key)?);
+            }
+            "raw-compose" => {
+                std::hint::black_box(compose(&b.head, key));
+            }
+            other => return Err(format!("instr-probe: unknown operation {other:?}").into()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_probe_runs() {
+        for (ours, same, bare) in ROWS {
+            for probe in [Some(ours), same, bare].into_iter().flatten() {
+                run_probe(&[probe.name.to_owned(), "3".to_owned()]).unwrap();
+            }
+        }
+        assert!(run_probe(&["nope".to_owned(), "1".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn names_lose_their_generics() {
+        assert_eq!(
+            shorten("moka::future::Cache<K, V>::insert::{{closure}}"),
+            "moka::future::Cache<…>::insert::{{closure}}"
+        );
+    }
+}
