@@ -10,9 +10,19 @@ pub const DEFAULT_MAX_KEY_LEN: usize = 250;
 /// Which keys a [`Cache`](crate::Cache) accepts.
 ///
 /// By default a key is refused with [`ErrorKind::InvalidKey`] when it is empty, when the
-/// composed key is longer than 250 bytes, or when it holds whitespace or control characters.
-/// Django only warns about these; refusing them means code that passes on one backend passes
-/// on all.
+/// composed key is longer than 250 bytes, or when it holds whitespace, a control character or
+/// an invisible format character. Django only warns about some of these; refusing them means
+/// code that passes on one backend passes on all. Each rule, and why:
+///
+/// - **250 bytes, not characters.** Memcached's limit is 250 bytes; Django counts characters,
+///   so a 200-character key in Greek passes Django's check and is refused by memcached.
+/// - **Every Unicode whitespace and control character**, not only Django's ASCII ones: ASCII
+///   spaces and controls delimit memcached's protocol, and the others (U+00A0, U+3000,
+///   U+2028…) print as a space or a line break in logs, so two keys that look alike differ.
+/// - **Invisible format characters** (zero-width spaces and joiners U+200B–U+200D, U+2060,
+///   the bidirectional controls U+202A–U+202E and U+2066–U+2069, the byte-order mark U+FEFF,
+///   the soft hyphen U+00AD, tag characters…): they print as nothing, or reorder what is
+///   printed, so a key holding one cannot be told from one without it.
 ///
 /// ```
 /// use cache_api::KeyPolicy;
@@ -27,7 +37,7 @@ pub const DEFAULT_MAX_KEY_LEN: usize = 250;
 pub struct KeyPolicy {
     /// The longest composed key accepted, in bytes; `None` for no limit.
     pub max_len: Option<usize>,
-    /// Whether whitespace and control characters are refused.
+    /// Whether whitespace, control and invisible format characters are refused.
     pub reject_whitespace_and_control: bool,
 }
 
@@ -92,17 +102,39 @@ impl KeyPolicy {
             } else {
                 composed
                     .chars()
-                    .find(|c| c.is_whitespace() || c.is_control())
+                    .find(|c| c.is_whitespace() || c.is_control() || is_invisible_format(*c))
             };
             if let Some(c) = bad {
                 return Err(Error::new(
                     ErrorKind::InvalidKey,
-                    format!("key holds whitespace or a control character ({c:?})"),
+                    format!(
+                        "key holds whitespace, a control or an invisible character ({:?})",
+                        c.escape_unicode().to_string()
+                    ),
                 ));
             }
         }
         Ok(())
     }
+}
+
+/// Whether `c` is an invisible format character (Unicode category Cf, the ones text uses):
+/// it prints as nothing or changes how what follows is printed.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
 }
 
 /// Whether every byte is printable ASCII (`!` to `~`): eight bytes at a time.

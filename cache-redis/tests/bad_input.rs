@@ -238,7 +238,7 @@ fn cases() -> Vec<Case> {
             "zero-width space (U+200B)",
             n.clone(),
             set("zero\u{200b}width"),
-            None,
+            Some(InvalidKey),
         ),
         case(
             "unicode key",

@@ -94,6 +94,7 @@ macro_rules! conformance_suite {
             decr_version,
             invalid_keys_are_refused,
             key_length_limit_is_250_bytes,
+            invisible_and_unicode_whitespace_keys_are_refused,
             relaxed_key_policy,
             get_or_set_stores_default_once,
             get_or_set_with_zero_timeout,

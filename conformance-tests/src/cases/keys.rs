@@ -63,3 +63,30 @@ pub async fn relaxed_key_policy(h: &Harness) -> Result<()> {
     expect_kind(cache.set("", "value").await, ErrorKind::InvalidKey);
     Ok(())
 }
+
+/// Unicode whitespace (U+00A0, U+3000, U+2028) and invisible format characters (zero-width
+/// space, byte-order mark, bidirectional overrides, soft hyphen) are refused like ASCII
+/// whitespace: a key holding one cannot be told apart from one without it. Visible non-ASCII
+/// keys are fine.
+pub async fn invisible_and_unicode_whitespace_keys_are_refused(h: &Harness) -> Result<()> {
+    let cache = h.cache();
+    for key in [
+        "ideographic\u{3000}space",
+        "line\u{2028}separator",
+        "zero\u{200B}width",
+        "bom\u{FEFF}",
+        "rtl\u{202E}override",
+        "soft\u{AD}hyphen",
+        "joiner\u{2060}",
+    ] {
+        let err = expect_kind(cache.set(key, "value").await, ErrorKind::InvalidKey);
+        assert_eq!(err.key(), Some(key));
+        expect_kind(cache.get::<String>(key).await, ErrorKind::InvalidKey);
+    }
+    for key in ["clé:日本", "emoji:🦀", "ticker:ÆØÅ"] {
+        cache.set(key, "value").await?;
+        assert_eq!(cache.get::<String>(key).await?.as_deref(), Some("value"));
+    }
+    assert_eq!(cache.stats().sets, 3);
+    Ok(())
+}
