@@ -126,6 +126,7 @@ impl CacheBuilder {
                 ),
             )
         })?;
+        let backend_name = self.backend.name();
         let shared = Shared {
             backend: self.backend,
             prefix: self.prefix,
@@ -134,7 +135,7 @@ impl CacheBuilder {
             policy: self.key_policy,
             max_value_size: self.max_value_size,
             fail_open: self.fail_open,
-            counters: Default::default(),
+            counters: crate::stats::Counters::new(backend_name),
             flights: Default::default(),
         };
         Ok(Cache::from_parts(

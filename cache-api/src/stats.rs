@@ -1,10 +1,15 @@
-//! Hit, miss, write, delete and error counters, kept with relaxed atomics.
+//! Hit, miss, write, delete and error counters, kept with relaxed atomics, and (feature
+//! `metrics`) pushed to the `metrics` crate as they change, with a latency histogram per
+//! backend call.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Live counters of one cache (shared by its namespaces and version views).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    /// The backend's name, the `backend` label of the pushed metrics.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    backend: &'static str,
     hits: AtomicU64,
     misses: AtomicU64,
     sets: AtomicU64,
@@ -16,41 +21,84 @@ pub(crate) struct Counters {
     undecodable_reloaded: AtomicU64,
 }
 
+/// Pushes `n` to the counter `name` (feature `metrics`).
+#[cfg(feature = "metrics")]
+fn push(name: &'static str, backend: &'static str, n: u64) {
+    metrics::counter!(name, "backend" => backend).increment(n);
+}
+
+#[cfg(not(feature = "metrics"))]
+fn push(_name: &'static str, _backend: &'static str, _n: u64) {}
+
+/// Records one backend call: `cachette_calls_total` and the latency histogram
+/// `cachette_call_duration_seconds`, labelled `backend`, `operation`, `outcome`.
+#[cfg(feature = "metrics")]
+pub(crate) fn record_call(
+    backend: &'static str,
+    operation: &'static str,
+    outcome: &'static str,
+    elapsed: std::time::Duration,
+) {
+    let labels = [
+        ("backend", backend),
+        ("operation", operation),
+        ("outcome", outcome),
+    ];
+    metrics::counter!("cachette_calls_total", &labels).increment(1);
+    metrics::histogram!("cachette_call_duration_seconds", &labels).record(elapsed.as_secs_f64());
+}
+
 impl Counters {
+    /// Counters whose pushed metrics carry `backend`.
+    pub(crate) fn new(backend: &'static str) -> Self {
+        Counters {
+            backend,
+            ..Counters::default()
+        }
+    }
+
     pub(crate) fn hit(&self, n: u64) {
         if n > 0 {
             self.hits.fetch_add(n, Ordering::Relaxed);
+            push("cachette_hits_total", self.backend, n);
         }
     }
     pub(crate) fn miss(&self, n: u64) {
         if n > 0 {
             self.misses.fetch_add(n, Ordering::Relaxed);
+            push("cachette_misses_total", self.backend, n);
         }
     }
     pub(crate) fn set(&self, n: u64) {
         if n > 0 {
             self.sets.fetch_add(n, Ordering::Relaxed);
+            push("cachette_sets_total", self.backend, n);
         }
     }
     pub(crate) fn delete(&self, n: u64) {
         if n > 0 {
             self.deletes.fetch_add(n, Ordering::Relaxed);
+            push("cachette_deletes_total", self.backend, n);
         }
     }
     pub(crate) fn error(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
+        push("cachette_errors_total", self.backend, 1);
     }
 
     pub(crate) fn ignored_error(&self) {
         self.ignored_errors.fetch_add(1, Ordering::Relaxed);
+        push("cachette_ignored_errors_total", self.backend, 1);
     }
 
     pub(crate) fn stale_served(&self) {
         self.stale_served.fetch_add(1, Ordering::Relaxed);
+        push("cachette_stale_served_total", self.backend, 1);
     }
 
     pub(crate) fn fail_safe_served(&self) {
         self.fail_safe_served.fetch_add(1, Ordering::Relaxed);
+        push("cachette_fail_safe_served_total", self.backend, 1);
     }
 
     pub(crate) fn undecodable_reloaded(&self) {

@@ -3,13 +3,13 @@
 use crate::TieredLayer;
 
 /// Publishes the counters of `layer` (see [`TieredStats`](crate::TieredStats)) under the label
-/// `cache = name`, as cumulative counters: `cache_tiered_l1_hits_total`,
-/// `cache_tiered_l1_misses_total`, `cache_tiered_l1_rejected_total`,
-/// `cache_tiered_l1_fills_total`, `cache_tiered_stale_hits_total`,
-/// `cache_tiered_unconfirmed_hits_total`, `cache_tiered_invalidations_received_total`,
-/// `cache_tiered_invalidations_published_total`, `cache_tiered_publish_failures_total`,
-/// `cache_tiered_disconnects_total`, `cache_tiered_reconnects_total`; and the gauge
-/// `cache_tiered_channel_connected` (1 or 0).
+/// `cache = name`, as cumulative counters: `cachette_tiered_l1_hits_total`,
+/// `cachette_tiered_l1_misses_total`, `cachette_tiered_l1_rejected_total`,
+/// `cachette_tiered_l1_fills_total`, `cachette_tiered_stale_hits_total`,
+/// `cachette_tiered_unconfirmed_hits_total`, `cachette_tiered_invalidations_received_total`,
+/// `cachette_tiered_invalidations_published_total`, `cachette_tiered_publish_failures_total`,
+/// `cachette_tiered_disconnects_total`, `cachette_tiered_reconnects_total`; and the gauge
+/// `cachette_tiered_channel_connected` (1 or 0).
 ///
 /// Call it periodically (at each scrape, or every few seconds from a task): it only reads
 /// atomics. Alert on `unconfirmed_hits` and `stale_hits` growing: L1 is then answering while
@@ -18,34 +18,34 @@ pub fn record_metrics(name: &str, layer: &TieredLayer) {
     let stats = layer.stats();
     let labels = [("cache", name.to_owned())];
     for (metric, value) in [
-        ("cache_tiered_l1_hits_total", stats.l1_hits),
-        ("cache_tiered_l1_misses_total", stats.l1_misses),
-        ("cache_tiered_l1_rejected_total", stats.l1_rejected),
-        ("cache_tiered_l1_fills_total", stats.l1_fills),
-        ("cache_tiered_stale_hits_total", stats.stale_hits),
+        ("cachette_tiered_l1_hits_total", stats.l1_hits),
+        ("cachette_tiered_l1_misses_total", stats.l1_misses),
+        ("cachette_tiered_l1_rejected_total", stats.l1_rejected),
+        ("cachette_tiered_l1_fills_total", stats.l1_fills),
+        ("cachette_tiered_stale_hits_total", stats.stale_hits),
         (
-            "cache_tiered_unconfirmed_hits_total",
+            "cachette_tiered_unconfirmed_hits_total",
             stats.unconfirmed_hits,
         ),
         (
-            "cache_tiered_invalidations_received_total",
+            "cachette_tiered_invalidations_received_total",
             stats.invalidations_received,
         ),
         (
-            "cache_tiered_invalidations_published_total",
+            "cachette_tiered_invalidations_published_total",
             stats.invalidations_published,
         ),
         (
-            "cache_tiered_publish_failures_total",
+            "cachette_tiered_publish_failures_total",
             stats.publish_failures,
         ),
-        ("cache_tiered_disconnects_total", stats.disconnects),
-        ("cache_tiered_reconnects_total", stats.reconnects),
+        ("cachette_tiered_disconnects_total", stats.disconnects),
+        ("cachette_tiered_reconnects_total", stats.reconnects),
     ] {
         metrics::counter!(metric, &labels).absolute(value);
     }
     let connected = if layer.channel_connected() { 1.0 } else { 0.0 };
-    metrics::gauge!("cache_tiered_channel_connected", &labels).set(connected);
+    metrics::gauge!("cachette_tiered_channel_connected", &labels).set(connected);
 }
 
 #[cfg(test)]
@@ -127,10 +127,10 @@ mod tests {
         let last = Last::default();
         metrics::with_local_recorder(&last, || record_metrics("main", &layer));
         let values = last.0.lock().unwrap();
-        assert_eq!(values["cache_tiered_l1_hits_total"], 1.0, "{values:?}");
-        assert_eq!(values["cache_tiered_l1_misses_total"], 1.0, "{values:?}");
-        assert_eq!(values["cache_tiered_unconfirmed_hits_total"], 0.0);
-        assert_eq!(values["cache_tiered_channel_connected"], 1.0);
+        assert_eq!(values["cachette_tiered_l1_hits_total"], 1.0, "{values:?}");
+        assert_eq!(values["cachette_tiered_l1_misses_total"], 1.0, "{values:?}");
+        assert_eq!(values["cachette_tiered_unconfirmed_hits_total"], 0.0);
+        assert_eq!(values["cachette_tiered_channel_connected"], 1.0);
         assert_eq!(values.len(), 12, "{values:?}");
     }
 }

@@ -72,6 +72,7 @@ mod guide {
         Benchmarks = "../../docs/benchmarks.md",
         Cluster = "../../docs/cluster.md",
         Tiered = "../../docs/tiered.md",
+        Observability = "../../docs/observability.md",
         Readme = "../../README.md",
     );
 }

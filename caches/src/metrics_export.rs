@@ -1,14 +1,25 @@
-//! Publishing a cache's counters through the [`metrics`] facade, to the dashboards an
-//! application already has (Prometheus, StatsD, … through their `metrics` exporters).
+//! Metrics through the [`metrics`] facade, to the dashboards an application already has
+//! (Prometheus, StatsD, … through their `metrics` exporters).
+//!
+//! With the `metrics` feature every cache pushes, as they happen, with the label `backend`
+//! (`memory`, `redis`, `tiered`):
+//!
+//! | metric | kind | labels | what |
+//! |---|---|---|---|
+//! | `cachette_calls_total` | counter | `backend`, `operation`, `outcome` | backend calls, `outcome` being `ok` or the error kind |
+//! | `cachette_call_duration_seconds` | histogram | `backend`, `operation`, `outcome` | latency of each backend call |
+//! | `cachette_hits_total`, `cachette_misses_total` | counter | `backend` | keys read and found / not found |
+//! | `cachette_sets_total`, `cachette_deletes_total` | counter | `backend` | keys written / deleted |
+//! | `cachette_errors_total`, `cachette_ignored_errors_total` | counter | `backend` | failed calls / outages answered as misses (fail-open) |
+//! | `cachette_stale_served_total`, `cachette_fail_safe_served_total` | counter | `backend` | stale values served by a load policy |
+//!
+//! and [`record_metrics`] sets the gauge `cachette_hit_ratio` of a named cache.
 
 use cache_api::Cache;
 
-/// Publishes the counters of `cache` under the label `cache = name`.
-///
-/// Counters (cumulative): `cache_hits_total`, `cache_misses_total`, `cache_sets_total`,
-/// `cache_deletes_total`, `cache_errors_total`, `cache_ignored_errors_total`; gauge:
-/// `cache_hit_ratio`. Every series also carries `backend` (`memory`, `redis`). Call it
-/// periodically (every scrape, or every few seconds from a task); it only reads atomics.
+/// Sets the gauge `cachette_hit_ratio` of `cache`, labelled `cache = name` and `backend`:
+/// its hits over its reads since it was built. The counters need no call: they are pushed
+/// as they change.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -19,24 +30,17 @@ use cache_api::Cache;
 /// # Ok(()) }
 /// ```
 pub fn record_metrics(name: &str, cache: &Cache) {
-    let stats = cache.stats();
-    let labels = [
-        ("cache", name.to_owned()),
-        ("backend", cache.backend().name().to_owned()),
-    ];
-    metrics::counter!("cache_hits_total", &labels).absolute(stats.hits);
-    metrics::counter!("cache_misses_total", &labels).absolute(stats.misses);
-    metrics::counter!("cache_sets_total", &labels).absolute(stats.sets);
-    metrics::counter!("cache_deletes_total", &labels).absolute(stats.deletes);
-    metrics::counter!("cache_errors_total", &labels).absolute(stats.errors);
-    metrics::counter!("cache_ignored_errors_total", &labels).absolute(stats.ignored_errors);
-    if let Some(ratio) = stats.hit_rate() {
-        metrics::gauge!("cache_hit_ratio", &labels).set(ratio);
+    if let Some(ratio) = cache.stats().hit_rate() {
+        let labels = [
+            ("cache", name.to_owned()),
+            ("backend", cache.backend().name().to_owned()),
+        ];
+        metrics::gauge!("cachette_hit_ratio", &labels).set(ratio);
     }
 }
 
 impl crate::Caches {
-    /// Publishes the counters of every named cache; see [`record_metrics`].
+    /// Sets the hit-ratio gauge of every named cache; see [`record_metrics`].
     pub fn record_metrics(&self) {
         for name in self.names() {
             if let Ok(cache) = self.get(name) {
@@ -52,8 +56,8 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use metrics::{
-        Counter, CounterFn, Gauge, GaugeFn, Histogram, Key, KeyName, Metadata, Recorder,
-        SharedString, Unit,
+        Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata,
+        Recorder, SharedString, Unit,
     };
 
     use super::*;
@@ -71,6 +75,13 @@ mod tests {
         }
         fn absolute(&self, value: u64) {
             self.0.lock().unwrap().insert(self.1.clone(), value as f64);
+        }
+    }
+
+    impl HistogramFn for Slot {
+        fn record(&self, _seconds: f64) {
+            // A histogram's sample count, under its name.
+            *self.0.lock().unwrap().entry(self.1.clone()).or_default() += 1.0;
         }
     }
 
@@ -104,25 +115,43 @@ mod tests {
         fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
             Gauge::from_arc(Arc::new(Slot(self.0.clone(), name(key))))
         }
-        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-            Histogram::noop()
+        fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::from_arc(Arc::new(Slot(self.0.clone(), name(key))))
         }
     }
 
-    #[tokio::test]
-    async fn counters_reach_the_recorder_with_cache_and_backend_labels() {
-        let cache = crate::from_url("memory://").await.unwrap();
-        cache.set("a", &1).await.unwrap();
-        let _: Option<i32> = cache.get("a").await.unwrap();
-        let _: Option<i32> = cache.get("b").await.unwrap();
+    #[test]
+    fn counters_and_latencies_are_pushed_as_they_happen() {
         let recorder = Capture::default();
         let values = recorder.0.clone();
-        metrics::with_local_recorder(&recorder, || record_metrics("default", &cache));
+        metrics::with_local_recorder(&recorder, || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let cache = crate::from_url("memory://").await.unwrap();
+                cache.set("a", &1).await.unwrap();
+                let _: Option<i32> = cache.get("a").await.unwrap();
+                let _: Option<i32> = cache.get("b").await.unwrap();
+                let _ = cache.incr("missing", 1).await;
+                record_metrics("default", &cache);
+            });
+        });
         let values = values.lock().unwrap();
-        let labels = "{cache=default,backend=memory}";
-        assert_eq!(values[&format!("cache_hits_total{labels}")], 1.0);
-        assert_eq!(values[&format!("cache_misses_total{labels}")], 1.0);
-        assert_eq!(values[&format!("cache_sets_total{labels}")], 1.0);
-        assert_eq!(values[&format!("cache_hit_ratio{labels}")], 0.5);
+        let backend = "{backend=memory}";
+        assert_eq!(values[&format!("cachette_hits_total{backend}")], 1.0);
+        assert_eq!(values[&format!("cachette_misses_total{backend}")], 1.0);
+        assert_eq!(values[&format!("cachette_sets_total{backend}")], 1.0);
+        assert_eq!(values[&format!("cachette_errors_total{backend}")], 1.0);
+        let get = "{backend=memory,operation=get,outcome=ok}";
+        assert_eq!(values[&format!("cachette_calls_total{get}")], 2.0);
+        assert_eq!(values[&format!("cachette_call_duration_seconds{get}")], 2.0);
+        let incr = "{backend=memory,operation=incr,outcome=not_found}";
+        assert_eq!(values[&format!("cachette_calls_total{incr}")], 1.0);
+        assert_eq!(
+            values["cachette_hit_ratio{cache=default,backend=memory}"],
+            0.5
+        );
     }
 }

@@ -84,12 +84,9 @@ impl<'a> Call<'a> {
         keys: usize,
         backend_call: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        let result = if tracing::dispatcher::has_been_set() {
-            self.traced(keys, backend_call).await
-        } else {
-            backend_call.await
-        };
-        result.map_err(|e| self.fail(e))
+        self.execute(keys, backend_call)
+            .await
+            .map_err(|e| self.fail(e))
     }
 
     /// [`run`](Call::run), and with fail-open on, answers an outage (an unreachable or
@@ -100,14 +97,7 @@ impl<'a> Call<'a> {
         backend_call: impl Future<Output = Result<T>>,
         outage: impl FnOnce() -> T,
     ) -> Result<T> {
-        // No subscriber ever installed (globally or for a scope): nothing can listen, so
-        // the call runs bare, without even the layer that would build its span.
-        let result = if tracing::dispatcher::has_been_set() {
-            self.traced(keys, backend_call).await
-        } else {
-            backend_call.await
-        };
-        match result {
+        match self.execute(keys, backend_call).await {
             Err(err) if self.tolerates(&err) => {
                 self.cache.counters().ignored_error();
                 tracing::warn!(
@@ -121,6 +111,32 @@ impl<'a> Call<'a> {
             }
             other => other.map_err(|e| self.fail(e)),
         }
+    }
+
+    /// Runs the backend call: inside a span when tracing may listen, timed into the
+    /// `metrics` histogram when that feature is on.
+    async fn execute<T>(
+        &self,
+        keys: usize,
+        backend_call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
+        // No subscriber ever installed (globally or for a scope): nothing can listen, so
+        // the call runs bare, without even the layer that would build its span.
+        let result = if tracing::dispatcher::has_been_set() {
+            self.traced(keys, backend_call).await
+        } else {
+            backend_call.await
+        };
+        #[cfg(feature = "metrics")]
+        crate::stats::record_call(
+            self.cache.shared.backend.name(),
+            self.op,
+            outcome(&result),
+            started.elapsed(),
+        );
+        result
     }
 
     /// Whether fail-open turns `err` into a miss.
@@ -167,11 +183,15 @@ impl<'a> Call<'a> {
             return backend_call.await;
         }
         let result = backend_call.instrument(span.clone()).await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.kind().as_str(),
-        };
-        span.record("outcome", outcome);
+        span.record("outcome", outcome(&result));
         result
+    }
+}
+
+/// `"ok"`, or the error's kind: the outcome label of spans and metrics.
+fn outcome<T>(result: &Result<T>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(e) => e.kind().as_str(),
     }
 }

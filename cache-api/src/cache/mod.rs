@@ -97,6 +97,7 @@ impl Cache {
 
     /// A cache over `backend` with Django's defaults: no prefix, version 1, 300 s TTL.
     pub fn new(backend: DynCacheBackend) -> Self {
+        let backend_name = backend.name();
         let shared = Shared {
             backend,
             prefix: String::new(),
@@ -105,7 +106,7 @@ impl Cache {
             policy: KeyPolicy::default(),
             max_value_size: crate::DEFAULT_MAX_VALUE_SIZE,
             fail_open: false,
-            counters: Counters::default(),
+            counters: Counters::new(backend_name),
             flights: Arc::default(),
         };
         Cache::from_parts(Arc::new(shared), 1, Arc::from(""))
