@@ -238,10 +238,13 @@ connection clone, the `incr` script's table reply and `string.format`, the codec
 work shared with the memory backend) is where to look; the key and codec improvements above \
 apply to every backend.\n\n\
 **`get_or_set_many` of 100 keys (≥ 30× 100 single loads)**: measured on our `Cache` over \
-Redis in the 1-task level of the run, which now runs on a current-thread runtime: there a \
-single load's round trips are several times cheaper than on the multi-thread runtime where \
-the former figure (29.6×) was taken, so the ratio is lower without either side being \
-slower. The single loads' round trips are `cache-redis`'s (out of this branch's scope).\n\n\
+Redis in the 1-task level of the run, on a current-thread runtime, as p50 of 40 batches; \
+the singles' cost is two round trips each, whose price moves with the machine's load, so the \
+ratio moves from run to run far more than the interleaved ratios do (the batch-loading \
+table). The single loads' round trips are `cache-redis`'s, and the batch's own cost is the \
+loading engine's (`cache-api/src/load/`): on the memory backend, where round trips cost \
+nothing, one `get_or_set_many` of 100 misses costs more than 100 single loads (speed-up \
+below 1 in that table). Neither is in this branch's scope.\n\n\
 **Not a target, noticed:** the memory backend's `add` runs at 0.55–0.62× of moka's \
 `entry().or_insert()` (it goes through the gate and `and_compute_with`, which also handles \
 an entry expired on Tokio's clock); `incr` is at 0.85–1.06×.\n\n\
