@@ -13,7 +13,9 @@ use cache_test_support::RedisServer;
 
 use crate::cli::{Cell, Options, Plan};
 use crate::external::{self, Machine, RedisBenchmark};
-use crate::fixture::{Fixture, Payload, Workload, BARE_PREFIX, OURS_PREFIX, RAW_PREFIX};
+use crate::fixture::{
+    Fixture, Payload, Workload, BARE_PREFIX, MANAGER_PREFIX, OURS_PREFIX, RAW_PREFIX,
+};
 use crate::instr::{self, InstrRow};
 use crate::rss::{self, Probe};
 use crate::runner::{self, ChunkPlan, Samples, Summary};
@@ -92,8 +94,12 @@ impl CellResult {
 
     /// The family's own subject against `base`.
     pub(crate) fn ratio(&self, base: SubjectId) -> Option<Ratio> {
-        let ours = self.measured(self.family.ours())?;
-        Ratio::of(&ours.rounds, &self.measured(base)?.rounds)
+        self.ratio_between(self.family.ours(), base)
+    }
+
+    /// Subject `a` against subject `b`.
+    pub(crate) fn ratio_between(&self, a: SubjectId, b: SubjectId) -> Option<Ratio> {
+        Ratio::of(&self.measured(a)?.rounds, &self.measured(b)?.rounds)
     }
 }
 
@@ -308,6 +314,7 @@ impl Run<'_> {
             .await?;
         let same_work = RawRedis::connect(&self.url, &format!("{RAW_PREFIX}:1:")).await?;
         let bare = RawRedis::connect(&self.url, &format!("{BARE_PREFIX}:1:")).await?;
+        let manager = RawRedis::connect_manager(&self.url, &format!("{MANAGER_PREFIX}:1:")).await?;
         let version = same_work.server_version().await?;
         // Keys a former run left behind (a crash mid-chunk) under our prefixes only.
         clear_prefixes(&redis).await?;
@@ -336,6 +343,10 @@ impl Run<'_> {
             Subject::Redis {
                 raw: bare,
                 same_work: false,
+            },
+            Subject::Redis {
+                raw: manager,
+                same_work: true,
             },
         ];
         if self.options.runs_subject(SubjectId::RedisBenchmark) {
@@ -479,7 +490,7 @@ impl Run<'_> {
 
 /// Deletes every key under our prefixes (`SCAN` and `UNLINK`, never `FLUSHDB`).
 async fn clear_prefixes(redis: &RedisBackend) -> Result<()> {
-    for prefix in [OURS_PREFIX, RAW_PREFIX, BARE_PREFIX] {
+    for prefix in [OURS_PREFIX, RAW_PREFIX, BARE_PREFIX, MANAGER_PREFIX] {
         redis
             .cache_builder()
             .with_prefix(prefix)

@@ -23,11 +23,13 @@ OPTIONS:
     --no-instructions   skip the instruction counts (valgrind); a full run takes them when
                         valgrind is on PATH, a quick run never does
     --redis-url URL     use this server instead of starting a private redis-server; the
-                        benchmark writes and then deletes keys under `bo:`, `br:` and `bb:`,
+                        benchmark writes and then deletes keys under `bo:`, `br:`, `bb:` and
+                        `bm:`,
                         and redis-benchmark writes `key:*` keys; nothing is flushed
     --subjects LIST     only these subjects, for profiling (comma-separated: ours-memory,
                         moka-same-work, bare-moka, ours-redis, redis-same-work, bare-redis,
-                        redis-benchmark); also skips the resident-memory probes
+                        redis-manager, redis-benchmark); also skips the resident-memory
+                        probes
     --workloads LIST    only these workloads, for profiling (comma-separated: get-hit,
                         get-miss, set, add, incr, get-many, set-many, get-or-set-with-hit)
     -h, --help          this text

@@ -28,6 +28,9 @@ pub(crate) const RAW_PREFIX: &str = "br";
 /// The prefix of the bare raw subjects.
 pub(crate) const BARE_PREFIX: &str = "bb";
 
+/// The prefix of the raw subject behind a `ConnectionManager`.
+pub(crate) const MANAGER_PREFIX: &str = "bm";
+
 /// The expiry every write carries: our default timeout, 300 s.
 pub(crate) const EXPIRY_MS: u64 = 300_000;
 

@@ -122,8 +122,10 @@ pub(crate) struct InstrRow {
     pub(crate) same_work: Option<(&'static str, f64)>,
     /// The bare crate, and what that is.
     pub(crate) bare: Option<(&'static str, f64)>,
-    /// The top of `callgrind_annotate --inclusive=yes` for ours, per operation.
+    /// The top of `callgrind_annotate` (self cost) for ours, per operation.
     pub(crate) listing: Vec<String>,
+    /// The same for the same work on the raw crate.
+    pub(crate) same_listing: Vec<String>,
 }
 
 /// Runs every probe under callgrind.
@@ -135,16 +137,26 @@ pub(crate) fn measure_all() -> Result<Vec<InstrRow>> {
         .map(|(ours, same, bare)| {
             eprintln!("callgrind: {}", ours.name);
             let (ours_ir, listing) = count(&dir, ours.name, true)?;
-            let other = |p: &Option<Probe>| -> Result<Option<(&'static str, f64)>> {
-                p.map(|p| count(&dir, p.name, false).map(|(ir, _)| (p.what, ir)))
-                    .transpose()
+            let mut same_listing = Vec::new();
+            let same_work = match same {
+                Some(p) => {
+                    let (ir, lines) = count(&dir, p.name, true)?;
+                    same_listing = lines;
+                    Some((p.what, ir))
+                }
+                None => None,
+            };
+            let bare = match bare {
+                Some(p) => Some((p.what, count(&dir, p.name, false)?.0)),
+                None => None,
             };
             Ok(InstrRow {
                 what: ours.what,
                 ours: ours_ir,
-                same_work: other(same)?,
-                bare: other(bare)?,
+                same_work,
+                bare,
                 listing,
+                same_listing,
             })
         })
         .collect();
@@ -195,11 +207,11 @@ fn count(dir: &Path, probe: &str, listing: bool) -> Result<(f64, Vec<String>)> {
     Ok((per_op, lines))
 }
 
-/// The functions that cost most, inclusive, per operation: `callgrind_annotate` output with
-/// its counts divided by [`OPS`].
+/// The functions that cost most by themselves (self cost), per operation:
+/// `callgrind_annotate` output with its counts divided by [`OPS`].
 fn annotate(out: &Path) -> Result<Vec<String>> {
     let output = Command::new("callgrind_annotate")
-        .args(["--inclusive=yes", "--threshold=100"])
+        .args(["--threshold=100"])
         .arg(out)
         .output()?;
     let text = String::from_utf8_lossy(&output.stdout);
@@ -221,31 +233,40 @@ fn annotate(out: &Path) -> Result<Vec<String>> {
         let function = rest.split_once(':').map_or(rest, |(_, f)| f);
         let function = function.split(" [").next().unwrap_or(function).trim();
         let per_op = ir as f64 / OPS as f64;
-        if per_op < 150.0 || function.contains("measured") {
+        if per_op < 25.0 || function.contains("measured") || function == "PROGRAM TOTALS" {
             continue;
         }
-        rows.push(format!("{per_op:>8.0}  {}", shorten(function)));
-        if rows.len() == 24 {
+        rows.push(format!("{per_op:>6.0}  {}", shorten(function)));
+        if rows.len() == 22 {
             break;
         }
     }
     Ok(rows)
 }
 
-/// A function name without generic arguments, kept short enough to read.
+/// A function name without generic arguments (a qualified path `<T as Trait>::f` keeps
+/// its `T as Trait`), kept short enough to read.
 fn shorten(function: &str) -> String {
+    let keep = usize::from(function.starts_with('<'));
     let mut out = String::new();
     let mut depth = 0;
     for c in function.chars() {
         match c {
             '<' => {
-                if depth == 0 {
+                if depth < keep {
+                    out.push('<');
+                } else if depth == keep {
                     out.push_str("<…>");
                 }
                 depth += 1;
             }
-            '>' if depth > 0 => depth -= 1,
-            _ if depth == 0 => out.push(c),
+            '>' if depth > 0 => {
+                depth -= 1;
+                if depth < keep {
+                    out.push('>');
+                }
+            }
+            _ if depth <= keep => out.push(c),
             _ => {}
         }
     }
@@ -444,6 +465,10 @@ mod tests {
         assert_eq!(
             shorten("moka::future::Cache<K, V>::insert::{{closure}}"),
             "moka::future::Cache<…>::insert::{{closure}}"
+        );
+        assert_eq!(
+            shorten("<core::hash::sip::Hasher<S> as core::hash::Hasher>::write"),
+            "<core::hash::sip::Hasher<…> as core::hash::Hasher>::write"
         );
     }
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use cache_api::Cache;
 use moka::ops::compute::Op;
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
+use redis::{RedisFuture, Value};
 
 use crate::external::RedisBenchmark;
 use crate::fixture::{compose, Fixture, OpInput, Payload, Workload, BATCH, EXPIRY_MS};
@@ -77,19 +78,23 @@ pub(crate) enum SubjectId {
     RedisSameWork,
     /// The redis crate sending stored bytes as they are; `incr` is `INCRBY`.
     BareRedis,
+    /// The same work as [`RedisSameWork`](SubjectId::RedisSameWork) through the redis
+    /// crate's `ConnectionManager` (as our backend), to show what that layer costs.
+    RedisManager,
     /// `redis-benchmark`, run for one chunk in its turn (GET and SET only).
     RedisBenchmark,
 }
 
 impl SubjectId {
     /// Every subject, in the order of the report.
-    pub(crate) const ALL: [SubjectId; 7] = [
+    pub(crate) const ALL: [SubjectId; 8] = [
         SubjectId::OursMemory,
         SubjectId::MokaSameWork,
         SubjectId::BareMoka,
         SubjectId::OursRedis,
         SubjectId::RedisSameWork,
         SubjectId::BareRedis,
+        SubjectId::RedisManager,
         SubjectId::RedisBenchmark,
     ];
 
@@ -102,6 +107,7 @@ impl SubjectId {
             SubjectId::OursRedis => "ours-redis",
             SubjectId::RedisSameWork => "redis-same-work",
             SubjectId::BareRedis => "bare-redis",
+            SubjectId::RedisManager => "redis-manager",
             SubjectId::RedisBenchmark => "redis-benchmark",
         }
     }
@@ -115,6 +121,7 @@ impl SubjectId {
             SubjectId::OursRedis => "ours (redis)",
             SubjectId::RedisSameWork => "redis crate, same work",
             SubjectId::BareRedis => "bare redis crate",
+            SubjectId::RedisManager => "redis crate via ConnectionManager, same work",
             SubjectId::RedisBenchmark => "redis-benchmark",
         }
     }
@@ -316,9 +323,55 @@ impl RawMoka {
 /// The `redis` crate on one multiplexed connection, sending the commands our backend sends.
 #[derive(Debug, Clone)]
 pub(crate) struct RawRedis {
-    conn: MultiplexedConnection,
+    conn: Conn,
     head: Arc<str>,
     incr: Arc<redis::Script>,
+}
+
+/// The connection a raw Redis subject sends on.
+#[derive(Clone)]
+enum Conn {
+    /// One multiplexed connection, used directly.
+    Multiplexed(MultiplexedConnection),
+    /// The same behind the redis crate's reconnecting `ConnectionManager`.
+    Manager(ConnectionManager),
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Conn::Multiplexed(_) => "Multiplexed",
+            Conn::Manager(_) => "Manager",
+        })
+    }
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Multiplexed(c) => c.req_packed_command(cmd),
+            Conn::Manager(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Multiplexed(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Manager(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Multiplexed(c) => c.get_db(),
+            Conn::Manager(c) => c.get_db(),
+        }
+    }
 }
 
 /// The minimal atomic `incr` (as django-redis): `INCRBY` only when the key exists.
@@ -331,7 +384,18 @@ impl RawRedis {
         let client = redis::Client::open(url)?;
         let conn = client.get_multiplexed_async_connection().await?;
         Ok(RawRedis {
-            conn,
+            conn: Conn::Multiplexed(conn),
+            head: Arc::from(head),
+            incr: Arc::new(redis::Script::new(INCR_SCRIPT)),
+        })
+    }
+
+    /// Connects to `url` through a `ConnectionManager`.
+    pub(crate) async fn connect_manager(url: &str, head: &str) -> Result<RawRedis> {
+        let client = redis::Client::open(url)?;
+        let conn = ConnectionManager::new(client).await?;
+        Ok(RawRedis {
+            conn: Conn::Manager(conn),
             head: Arc::from(head),
             incr: Arc::new(redis::Script::new(INCR_SCRIPT)),
         })
@@ -364,6 +428,9 @@ impl Subject {
             Subject::Ours { id, .. } => *id,
             Subject::MokaSameWork(_) => SubjectId::MokaSameWork,
             Subject::BareMoka(_) => SubjectId::BareMoka,
+            Subject::Redis { raw, .. } if matches!(raw.conn, Conn::Manager(_)) => {
+                SubjectId::RedisManager
+            }
             Subject::Redis {
                 same_work: true, ..
             } => SubjectId::RedisSameWork,
