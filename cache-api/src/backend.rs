@@ -223,7 +223,7 @@ pub trait CacheBackend: Debug + Send + Sync + 'static {
 /// ASCII decimal.
 ///
 /// ```
-/// use cache_api::{parse_stored_integer, ErrorKind};
+/// use cachette_api::{parse_stored_integer, ErrorKind};
 ///
 /// assert_eq!(parse_stored_integer(b"-42").ok(), Some(-42));
 /// assert_eq!(parse_stored_integer(b"\xa242").unwrap_err().kind(), ErrorKind::NotInteger);

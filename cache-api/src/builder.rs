@@ -17,11 +17,11 @@ pub const DEFAULT_MAX_VALUE_SIZE: usize = 512 * 1024 * 1024;
 /// Builds a [`Cache`] over a backend.
 ///
 /// ```
-/// # fn main() -> cache_api::Result<()> {
+/// # fn main() -> cachette_api::Result<()> {
 /// use std::sync::Arc;
-/// use cache_api::{Cache, Ttl};
+/// use cachette_api::{Cache, Ttl};
 ///
-/// let cache = Cache::builder(Arc::new(cache_memory::MemoryBackend::new()))
+/// let cache = Cache::builder(Arc::new(cachette_memory::MemoryBackend::new()))
 ///     .with_prefix("wheel_analyzer")
 ///     .with_version(1)
 ///     .with_default_ttl(Ttl::secs(45 * 60))

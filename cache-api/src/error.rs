@@ -82,7 +82,7 @@ type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
 /// once. The alternate form, `{:#}`, prints the whole chain on one line.
 ///
 /// ```
-/// use cache_api::{Error, ErrorKind};
+/// use cachette_api::{Error, ErrorKind};
 ///
 /// let err = Error::new(ErrorKind::NotFound, "key does not exist").with_key("earnings:AAPL");
 /// assert_eq!(err.kind(), ErrorKind::NotFound);

@@ -20,7 +20,7 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use cache_api::Ttl;
+/// use cachette_api::Ttl;
 ///
 /// let t: Ttl = Duration::from_secs(60).into();
 /// assert_eq!(t, Ttl::After(Duration::from_secs(60)));

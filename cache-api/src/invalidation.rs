@@ -2,7 +2,7 @@
 //! each other what changed, whatever carries the messages.
 //!
 //! A layer sees only this trait, never a driver: the Redis pub/sub channel lives with the
-//! Redis driver (`cache_redis::RedisInvalidation`), and another transport (NATS, PostgreSQL
+//! Redis driver (`cachette_redis::RedisInvalidation`), and another transport (NATS, PostgreSQL
 //! `LISTEN`, an in-process broadcast for tests) implements the same two methods. The messages
 //! are opaque bytes: what they mean (keys, prefixes, the sender) is the layer's business.
 

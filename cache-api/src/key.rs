@@ -25,7 +25,7 @@ pub const DEFAULT_MAX_KEY_LEN: usize = 250;
 ///   printed, so a key holding one cannot be told from one without it.
 ///
 /// ```
-/// use cache_api::KeyPolicy;
+/// use cachette_api::KeyPolicy;
 ///
 /// let strict = KeyPolicy::default();
 /// assert!(strict.check("wheel_analyzer:1:scanner:last_run").is_ok());

@@ -12,11 +12,11 @@ use crate::Ttl;
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> cache_api::Result<()> {
+/// # async fn main() -> cachette_api::Result<()> {
 /// use std::time::Duration;
-/// use cache_api::{Ttl, WriteOptions};
+/// use cachette_api::{Ttl, WriteOptions};
 ///
-/// let cache = cache_memory::MemoryBackend::new().cache();
+/// let cache = cachette_memory::MemoryBackend::new().cache();
 /// cache.set_opts("a", &1, Duration::from_secs(60)).await?;
 /// cache.set_opts("b", &2, Ttl::Never).await?;
 /// cache.set_opts("c", &3, WriteOptions::new().with_ttl(Ttl::secs(30))).await?;

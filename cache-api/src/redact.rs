@@ -9,7 +9,7 @@
 /// (`pass=`, `password=`, `secret`, `token`) are hidden as well.
 ///
 /// ```
-/// use cache_api::redact_url;
+/// use cachette_api::redact_url;
 ///
 /// assert_eq!(redact_url("redis://:s3cret@cache:6379/0"), "redis://:***@cache:6379/0");
 /// assert_eq!(redact_url("redis://app:s3cret@cache/3"), "redis://app:***@cache/3");

@@ -124,8 +124,8 @@ impl Counters {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> cache_api::Result<()> {
-/// let cache = cache_memory::MemoryBackend::new().cache();
+/// # async fn main() -> cachette_api::Result<()> {
+/// let cache = cachette_memory::MemoryBackend::new().cache();
 /// cache.set("a", &1).await?;
 /// let _: Option<i32> = cache.get("a").await?;
 /// let _: Option<i32> = cache.get("b").await?;

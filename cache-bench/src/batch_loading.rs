@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use cache_api::Cache;
+use cachette_api::Cache;
 
 use crate::runner::percentile;
 use crate::Result;

@@ -7,9 +7,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cache_api::CacheBackend;
-use cache_redis::RedisBackend;
 use cache_test_support::RedisServer;
+use cachette_api::CacheBackend;
+use cachette_redis::RedisBackend;
 
 use crate::cli::{Cell, Options, Plan};
 use crate::external::{self, Machine, RedisBenchmark};
@@ -307,7 +307,7 @@ impl Run<'_> {
         tasks: usize,
         cells: &[Cell],
     ) -> Result<(String, Vec<crate::batch_loading::BatchLoading>)> {
-        let memory = cache_memory::MemoryBackend::new();
+        let memory = cachette_memory::MemoryBackend::new();
         let redis = RedisBackend::builder()
             .with_url(self.url.clone())
             .build()
@@ -325,11 +325,11 @@ impl Run<'_> {
                 cache: memory.cache_builder().with_prefix(OURS_PREFIX).build()?,
             },
             Subject::MokaSameWork(MokaSameWork::new(
-                cache_memory::DEFAULT_MAX_ENTRIES,
+                cachette_memory::DEFAULT_MAX_ENTRIES,
                 &format!("{RAW_PREFIX}:1:"),
             )),
             Subject::BareMoka(RawMoka::new(
-                cache_memory::DEFAULT_MAX_ENTRIES,
+                cachette_memory::DEFAULT_MAX_ENTRIES,
                 &format!("{BARE_PREFIX}:1:"),
             )),
             Subject::Ours {

@@ -102,7 +102,7 @@ impl Workload {
     }
 }
 
-/// The stored value: a struct with one string, sized so that `cache_api::codec` encodes it
+/// The stored value: a struct with one string, sized so that `cachette_api::codec` encodes it
 /// to exactly the wanted number of bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Payload {
@@ -248,7 +248,7 @@ mod tests {
     #[test]
     fn keys_compose_like_cache_api() {
         assert_eq!(compose("br:1:", "k7"), "br:1:k7");
-        let cache = cache_memory::MemoryBackend::new()
+        let cache = cachette_memory::MemoryBackend::new()
             .cache_builder()
             .with_prefix(OURS_PREFIX)
             .build()

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use cache_api::{async_trait, Bytes, Cache, CacheBackend, Expiry, KeyTtl, SetOptions};
+use cachette_api::{async_trait, Bytes, Cache, CacheBackend, Expiry, KeyTtl, SetOptions};
 
 use crate::fixture::{compose, Payload, OURS_PREFIX, RAW_PREFIX};
 use crate::subject::{MokaSameWork, RawMoka};
@@ -285,47 +285,47 @@ impl CacheBackend for NullBackend {
     fn name(&self) -> &'static str {
         "null"
     }
-    async fn get(&self, _key: &str) -> cache_api::Result<Option<Bytes>> {
+    async fn get(&self, _key: &str) -> cachette_api::Result<Option<Bytes>> {
         Ok(Some(self.value.clone()))
     }
-    async fn get_many(&self, keys: &[String]) -> cache_api::Result<Vec<Option<Bytes>>> {
+    async fn get_many(&self, keys: &[String]) -> cachette_api::Result<Vec<Option<Bytes>>> {
         Ok(vec![Some(self.value.clone()); keys.len()])
     }
-    async fn set(&self, _key: &str, _value: Bytes, _o: SetOptions) -> cache_api::Result<bool> {
+    async fn set(&self, _key: &str, _value: Bytes, _o: SetOptions) -> cachette_api::Result<bool> {
         Ok(true)
     }
     async fn set_many(
         &self,
         _entries: &[(String, Bytes)],
         _expiry: Expiry,
-    ) -> cache_api::Result<Vec<usize>> {
+    ) -> cachette_api::Result<Vec<usize>> {
         Ok(Vec::new())
     }
-    async fn delete(&self, _key: &str) -> cache_api::Result<bool> {
+    async fn delete(&self, _key: &str) -> cachette_api::Result<bool> {
         Ok(false)
     }
-    async fn delete_many(&self, _keys: &[String]) -> cache_api::Result<u64> {
+    async fn delete_many(&self, _keys: &[String]) -> cachette_api::Result<u64> {
         Ok(0)
     }
-    async fn delete_if_value(&self, _key: &str, _expected: &[u8]) -> cache_api::Result<bool> {
+    async fn delete_if_value(&self, _key: &str, _expected: &[u8]) -> cachette_api::Result<bool> {
         Ok(false)
     }
-    async fn touch(&self, _key: &str, _expiry: Expiry) -> cache_api::Result<bool> {
+    async fn touch(&self, _key: &str, _expiry: Expiry) -> cachette_api::Result<bool> {
         Ok(false)
     }
-    async fn has_key(&self, _key: &str) -> cache_api::Result<bool> {
+    async fn has_key(&self, _key: &str) -> cachette_api::Result<bool> {
         Ok(true)
     }
-    async fn incr(&self, _key: &str, _delta: i64) -> cache_api::Result<i64> {
+    async fn incr(&self, _key: &str, _delta: i64) -> cachette_api::Result<i64> {
         Ok(0)
     }
-    async fn ttl(&self, _key: &str) -> cache_api::Result<KeyTtl> {
+    async fn ttl(&self, _key: &str) -> cachette_api::Result<KeyTtl> {
         Ok(KeyTtl::Persistent)
     }
-    async fn clear(&self, _prefix: &str) -> cache_api::Result<u64> {
+    async fn clear(&self, _prefix: &str) -> cachette_api::Result<u64> {
         Ok(0)
     }
-    async fn close(&self) -> cache_api::Result<()> {
+    async fn close(&self) -> cachette_api::Result<()> {
         Ok(())
     }
 }
@@ -352,7 +352,7 @@ pub(crate) fn run_probe(args: &[String]) -> Result<()> {
         .enable_all()
         .build()?;
     let (payload, encoded) = Payload::of_encoded_size(SIZE)?;
-    let memory = cache_memory::MemoryBackend::new();
+    let memory = cachette_memory::MemoryBackend::new();
     let bench = Bench {
         keys: (0..KEYS).map(|i| format!("k{i}")).collect(),
         counters: (0..KEYS).map(|i| format!("ctr{i}")).collect(),
@@ -364,10 +364,10 @@ pub(crate) fn run_probe(args: &[String]) -> Result<()> {
         .with_prefix(OURS_PREFIX)
         .build()?,
         same: MokaSameWork::new(
-            cache_memory::DEFAULT_MAX_ENTRIES,
+            cachette_memory::DEFAULT_MAX_ENTRIES,
             &format!("{RAW_PREFIX}:1:"),
         ),
-        bare: RawMoka::new(cache_memory::DEFAULT_MAX_ENTRIES, "bb:1:"),
+        bare: RawMoka::new(cachette_memory::DEFAULT_MAX_ENTRIES, "bb:1:"),
         payload,
         encoded,
     };

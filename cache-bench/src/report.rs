@@ -423,7 +423,7 @@ pub(crate) fn markdown(results: &Results, svg_name: &str, command: &str) -> Stri
     let _ = writeln!(md, "## What is compared\n");
     let _ = writeln!(
         md,
-        "- **ours (memory)**: `cache_api::Cache` on `cache_memory::MemoryBackend` (moka, \
+        "- **ours (memory)**: `cachette_api::Cache` on `cachette_memory::MemoryBackend` (moka, \
          100 000 entries), prefix `bo`, as an application calls it: typed values, MessagePack \
          encoding on each write and decoding on each read, keys composed and validated \
          `bo:1:{{key}}`, per-entry expiry on Tokio's clock.\n\
@@ -436,7 +436,7 @@ pub(crate) fn markdown(results: &Results, svg_name: &str, command: &str) -> Stri
          loops (`get_many` builds the same `HashMap`).\n\
          - **bare moka** (reference): `moka::future::Cache<String, Bytes>`, one time to live \
          for all entries, storing clones of one buffer, no codec.\n\
-         - **ours (redis)**: `cache_api::Cache` on `cache_redis::RedisBackend`, prefix `bo`.\n\
+         - **ours (redis)**: `cachette_api::Cache` on `cachette_redis::RedisBackend`, prefix `bo`.\n\
          - **redis crate, same work** (the baseline of the Redis targets): the `redis` crate \
          on one `MultiplexedConnection`, sending what our backend sends (`GET`, `SET … PX`, \
          `SET … PX NX`, `MGET`, a pipeline of `SET … PX`), encoding with `rmp-serde` on every \

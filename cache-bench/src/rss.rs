@@ -107,7 +107,7 @@ pub(crate) fn run_probe(args: &[String]) -> Result<()> {
         let before;
         let count = match name {
             "ours" => {
-                let backend = cache_memory::MemoryBackend::builder()
+                let backend = cachette_memory::MemoryBackend::builder()
                     .with_max_entries(bound)
                     .build();
                 let cache = backend

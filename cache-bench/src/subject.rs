@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cache_api::Cache;
+use cachette_api::Cache;
 use moka::ops::compute::Op;
 use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
 use redis::{RedisFuture, Value};

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use cache_api::{
+use cachette_api::{
     async_trait, Bytes, Cache, CacheBackend, CacheBuilder, Error, ErrorKind, Expiry, KeyTtl,
     Result, SetMode, SetOptions,
 };
@@ -28,8 +28,8 @@ use crate::MemoryBackendBuilder;
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> cache_api::Result<()> {
-/// use cache_memory::MemoryBackend;
+/// # async fn main() -> cachette_api::Result<()> {
+/// use cachette_memory::MemoryBackend;
 ///
 /// let store = MemoryBackend::new();
 /// let a = store.cache_builder().with_prefix("a").build()?;
@@ -287,7 +287,7 @@ impl CacheBackend for MemoryBackend {
                     Err(Error::new(ErrorKind::NotFound, "key does not exist")),
                 );
             };
-            let next = cache_api::parse_stored_integer(&entry.value).and_then(|n| {
+            let next = cachette_api::parse_stored_integer(&entry.value).and_then(|n| {
                 n.checked_add(delta)
                     .ok_or_else(|| Error::new(ErrorKind::Overflow, "increment would overflow i64"))
             });

@@ -18,7 +18,7 @@ enum Bound {
 /// Builds a [`MemoryBackend`].
 ///
 /// ```
-/// use cache_memory::MemoryBackend;
+/// use cachette_memory::MemoryBackend;
 ///
 /// let by_count = MemoryBackend::builder().with_max_entries(10_000).build();
 /// let by_size = MemoryBackend::builder().with_max_bytes(64 * 1024 * 1024).build();

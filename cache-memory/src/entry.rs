@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cache_api::{Bytes, Expiry, KeyTtl};
+use cachette_api::{Bytes, Expiry, KeyTtl};
 use tokio::time::Instant;
 
 /// What one entry costs besides its key and value bytes: moka's entry, its deadline and

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use cache_api::{Cache, FailSafe, KeyPolicy, Lease, LoadPolicy, Ttl};
-use cache_memory::MemoryBackend;
+use cachette_api::{Cache, FailSafe, KeyPolicy, Lease, LoadPolicy, Ttl};
+use cachette_memory::MemoryBackend;
 use proptest::prelude::*;
 
 fn durations() -> impl Strategy<Value = Duration> {

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use cache_api::{Expiry, KeyTtl, Ttl};
-use cache_memory::MemoryBackend;
+use cachette_api::{Expiry, KeyTtl, Ttl};
+use cachette_memory::MemoryBackend;
 
 #[tokio::test(start_paused = true)]
-async fn entries_expire_when_the_paused_clock_advances() -> cache_api::Result<()> {
+async fn entries_expire_when_the_paused_clock_advances() -> cachette_api::Result<()> {
     let cache = MemoryBackend::new().cache();
     cache
         .set_opts("quote:AAPL", &189.5, Duration::from_secs(45 * 60))
@@ -36,7 +36,7 @@ async fn entries_expire_when_the_paused_clock_advances() -> cache_api::Result<()
 /// `clear` counts live entries only: one expired on Tokio's clock, which moka (on its own
 /// clock) still holds, is removed but not counted.
 #[tokio::test(start_paused = true)]
-async fn clear_does_not_count_entries_expired_on_the_paused_clock() -> cache_api::Result<()> {
+async fn clear_does_not_count_entries_expired_on_the_paused_clock() -> cachette_api::Result<()> {
     let cache = MemoryBackend::new().cache();
     cache
         .set_opts("expired", &1, Duration::from_secs(1))

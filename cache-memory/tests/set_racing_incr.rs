@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use cache_memory::MemoryBackend;
+use cachette_memory::MemoryBackend;
 
 /// The value the racing `set` writes, far from anything the increments reach.
 const BIG: i64 = 1_000_000;
@@ -42,7 +42,7 @@ fn the_oracle_refuses_a_lost_set() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_set_racing_incr_is_never_lost() -> cache_api::Result<()> {
+async fn a_set_racing_incr_is_never_lost() -> cachette_api::Result<()> {
     let backend = MemoryBackend::new();
     let cache = Arc::new(backend.cache());
     for round in 0..6_000_u32 {
@@ -57,7 +57,7 @@ async fn a_set_racing_incr_is_never_lost() -> cache_api::Result<()> {
                 for _ in 0..INCRS {
                     answers.push(cache.incr(&key, 1).await?);
                 }
-                Ok::<_, cache_api::Error>(answers)
+                Ok::<_, cachette_api::Error>(answers)
             })
         };
         let setter = {

@@ -12,9 +12,9 @@
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use cache_api::{Bytes, CacheBackend, Expiry, SetOptions};
-use cache_redis::RedisBackend;
 use cache_test_support::RedisServer;
+use cachette_api::{Bytes, CacheBackend, Expiry, SetOptions};
+use cachette_redis::RedisBackend;
 
 type Res<T> = Result<T, Box<dyn Error>>;
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cache_api::{
+use cachette_api::{
     async_trait, Bytes, CacheBackend, Error, ErrorKind, Expiry, KeyTtl, Result, SetMode, SetOptions,
 };
 use redis::Value;

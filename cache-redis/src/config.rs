@@ -3,8 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use cache_api::redact_url;
-use cache_api::{Error, ErrorKind, Result};
+use cachette_api::redact_url;
+use cachette_api::{Error, ErrorKind, Result};
 use redis::cluster::ClusterClientBuilder;
 
 use crate::connection::Timeouts;
@@ -49,9 +49,9 @@ pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> cache_api::Result<()> {
+/// # async fn main() -> cachette_api::Result<()> {
 /// use std::time::Duration;
-/// use cache_redis::RedisBackend;
+/// use cachette_redis::RedisBackend;
 ///
 /// let backend = RedisBackend::builder()
 ///     .with_url("redis://:secret@127.0.0.1:6379/1")
@@ -67,8 +67,8 @@ pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> cache_api::Result<()> {
-/// use cache_redis::RedisBackend;
+/// # async fn main() -> cachette_api::Result<()> {
+/// use cachette_redis::RedisBackend;
 ///
 /// let backend = RedisBackend::builder()
 ///     .with_url("redis+cluster://:secret@10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000")
@@ -181,8 +181,8 @@ impl RedisBackendBuilder {
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> cache_api::Result<()> {
-    /// let backend = cache_redis::RedisBackend::builder()
+    /// # async fn main() -> cachette_api::Result<()> {
+    /// let backend = cachette_redis::RedisBackend::builder()
     ///     .with_cluster_urls(vec![
     ///         "redis://10.0.0.1:7000".to_owned(),
     ///         "redis://10.0.0.2:7000".to_owned(),
@@ -458,7 +458,7 @@ fn config_error(message: &'static str) -> redis::RedisError {
 ///
 /// `redis+cluster://[user][:password@]h1:p1,h2:p2[/0][?query]` gives
 /// `redis://[user][:password@]h1:p1[/0][?query]` and the same for `h2:p2`. As in
-/// [`cache_api::redact_url`], everything up to the last `@` is the user information.
+/// [`cachette_api::redact_url`], everything up to the last `@` is the user information.
 pub(crate) fn cluster_node_urls(url: &str) -> Option<redis::RedisResult<Vec<String>>> {
     let (scheme, rest) = url.split_once("://")?;
     let scheme = match scheme {

@@ -1,11 +1,11 @@
-//! The one mapping from [`redis::RedisError`] to [`cache_api::Error`], exported so that other
+//! The one mapping from [`redis::RedisError`] to [`cachette_api::Error`], exported so that other
 //! crates talking to the same server (a layer, an invalidation channel) classify its errors the
 //! same way instead of keeping a copy that drifts.
 
-use cache_api::{Error, ErrorKind};
+use cachette_api::{Error, ErrorKind};
 use redis::{RedisError, ServerErrorKind};
 
-/// The backend's name, as errors and [`CacheBackend::name`](cache_api::CacheBackend::name)
+/// The backend's name, as errors and [`CacheBackend::name`](cachette_api::CacheBackend::name)
 /// report it.
 pub const BACKEND: &str = "redis";
 
@@ -17,10 +17,10 @@ pub const BACKEND: &str = "redis";
 /// carries a password: redis' errors do not include the connection URL.
 ///
 /// ```
-/// use cache_api::ErrorKind;
+/// use cachette_api::ErrorKind;
 ///
 /// let refused = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-/// let err = cache_redis::from_redis("GET", refused);
+/// let err = cachette_redis::from_redis("GET", refused);
 /// assert_eq!(err.kind(), ErrorKind::Unavailable);
 /// assert!(err.is_temporary());
 /// ```
@@ -134,7 +134,7 @@ pub(crate) fn replaced(command: &str) -> Error {
     .with_backend(BACKEND)
 }
 
-/// An error for a call made after [`close`](cache_api::CacheBackend::close).
+/// An error for a call made after [`close`](cachette_api::CacheBackend::close).
 pub(crate) fn closed() -> Error {
     Error::new(ErrorKind::Unavailable, "the backend was closed")
         .with_temporary(false)

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cache_api::{Cache, CacheBuilder, Error, ErrorKind, Result};
+use cachette_api::{Cache, CacheBuilder, Error, ErrorKind, Result};
 
 use crate::connection::{OnReplace, Timeouts};
 use crate::error::BACKEND;
@@ -20,14 +20,14 @@ use crate::RedisBackendBuilder;
 /// All clones share one multiplexed connection (one per node on a cluster), on which many tasks
 /// pipeline their commands.
 /// When the connection drops (a server restart, a network failure), the calls in flight fail
-/// with [`ErrorKind::Unavailable`](cache_api::ErrorKind::Unavailable), the next call reconnects, and the same backend works again
+/// with [`ErrorKind::Unavailable`](cachette_api::ErrorKind::Unavailable), the next call reconnects, and the same backend works again
 /// once the server is back: there is nothing to rebuild. No call waits longer than the connect
 /// timeout plus the response timeout; a server that does not answer in time gives
-/// [`ErrorKind::Timeout`](cache_api::ErrorKind::Timeout).
+/// [`ErrorKind::Timeout`](cachette_api::ErrorKind::Timeout).
 ///
 /// No argument longer than the server's `proto-max-bulk-len` (read with `CONFIG GET` at
 /// connect; 512 MiB when `CONFIG` is not allowed) is sent: such a call fails at once with
-/// [`ErrorKind::TooLarge`](cache_api::ErrorKind::TooLarge), and the connection the other calls
+/// [`ErrorKind::TooLarge`](cachette_api::ErrorKind::TooLarge), and the connection the other calls
 /// share is untouched (the server would otherwise close it).
 ///
 /// Every operation is one round trip: `GET`, one `MGET`, `SET` with `PX` and `NX`/`XX`,
@@ -36,7 +36,7 @@ use crate::RedisBackendBuilder;
 /// reads with their remaining life (`get_with_expiry`, `get_many_with_expiry`: `GET` and
 /// `PTTL` of every key in one atomic call). A script costs one more round trip the first time a
 /// server sees it (`NOSCRIPT`, then `EVAL` with its source).
-/// Only [`clear`](cache_api::CacheBackend::clear) takes several (`SCAN` and `UNLINK` in batches): it never
+/// Only [`clear`](cachette_api::CacheBackend::clear) takes several (`SCAN` and `UNLINK` in batches): it never
 /// runs `FLUSHDB`, which is [`flush_db`](RedisBackend::flush_db), named for what it does.
 ///
 /// # Redis Cluster
@@ -58,8 +58,8 @@ use crate::RedisBackendBuilder;
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> cache_api::Result<()> {
-/// use cache_redis::RedisBackend;
+/// # async fn main() -> cachette_api::Result<()> {
+/// use cachette_redis::RedisBackend;
 ///
 /// let backend = RedisBackend::connect("redis://127.0.0.1:6379/0").await?;
 /// let cache = backend.cache_builder().with_prefix("wheel_analyzer").build()?;
@@ -215,7 +215,7 @@ impl RedisBackend {
 
     /// The longest argument (a value, a key) the server accepts, in bytes: its
     /// `proto-max-bulk-len` as read at connect, or 512 MiB when it could not be read. Longer
-    /// values are refused with [`ErrorKind::TooLarge`](cache_api::ErrorKind::TooLarge) before
+    /// values are refused with [`ErrorKind::TooLarge`](cachette_api::ErrorKind::TooLarge) before
     /// anything is sent.
     pub fn max_argument_len(&self) -> u64 {
         self.inner
@@ -231,8 +231,8 @@ impl RedisBackend {
     ///
     /// # Errors
     /// The network errors of every call
-    /// ([`ErrorKind::Unavailable`](cache_api::ErrorKind::Unavailable),
-    /// [`ErrorKind::Timeout`](cache_api::ErrorKind::Timeout)).
+    /// ([`ErrorKind::Unavailable`](cachette_api::ErrorKind::Unavailable),
+    /// [`ErrorKind::Timeout`](cachette_api::ErrorKind::Timeout)).
     pub async fn flush_db(&self) -> Result<()> {
         self.inner
             .driver()

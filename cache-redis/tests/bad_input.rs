@@ -14,12 +14,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use cache_api::{
+use cache_test_support::RedisServer;
+use cachette_api::{
     Bytes, Cache, CacheBackend, DynCacheBackend, Error, ErrorKind, Expiry, KeyPolicy, SetOptions,
 };
-use cache_memory::MemoryBackend;
-use cache_redis::RedisBackend;
-use cache_test_support::RedisServer;
+use cachette_memory::MemoryBackend;
+use cachette_redis::RedisBackend;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use redis::aio::MultiplexedConnection;

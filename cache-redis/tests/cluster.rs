@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cache_api::{Bytes, Cache, CacheBackend, ErrorKind, Expiry, SetOptions};
-use cache_redis::RedisBackend;
 use cache_test_support::RedisCluster;
+use cachette_api::{Bytes, Cache, CacheBackend, ErrorKind, Expiry, SetOptions};
+use cachette_redis::RedisBackend;
 
 /// The connect timeout and the response timeout of the backends here: a call is bounded by
 /// their sum.

@@ -8,11 +8,11 @@ mod common;
 use std::io::Write;
 use std::time::Duration;
 
-use cache_api::ErrorKind;
-use cache_redis::RedisBackend;
+use cachette_api::ErrorKind;
+use cachette_redis::RedisBackend;
 use common::start;
 
-async fn connect(url: &str) -> cache_api::Error {
+async fn connect(url: &str) -> cachette_api::Error {
     let result = tokio::time::timeout(
         Duration::from_secs(10),
         RedisBackend::builder()

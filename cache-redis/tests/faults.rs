@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cache_api::{Cache, Error, ErrorKind};
-use cache_redis::RedisBackend;
 use cache_test_support::RedisServer;
+use cachette_api::{Cache, Error, ErrorKind};
+use cachette_redis::RedisBackend;
 
 /// The response timeout (and connect timeout) of every backend here.
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);

@@ -10,9 +10,9 @@ use common::{command_calls, raw, raw_cmd, reset_stats, start};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use cache_api::{Bytes, CacheBackend, Expiry, SetOptions};
-use cache_redis::RedisBackend;
 use cache_test_support::RedisCluster;
+use cachette_api::{Bytes, CacheBackend, Expiry, SetOptions};
+use cachette_redis::RedisBackend;
 
 /// How long a test waits for a condition (an entry expiring) before it fails.
 const WAIT_BOUND: Duration = Duration::from_secs(5);
@@ -138,7 +138,7 @@ async fn reads_with_expiry_are_one_script_call() {
 
     // A key of another type is WRONGTYPE for one key, missing in a batch (as GET and MGET).
     let err = backend.get_with_expiry("fill:list").await.unwrap_err();
-    assert_eq!(err.kind(), cache_api::ErrorKind::WrongType, "{err:?}");
+    assert_eq!(err.kind(), cachette_api::ErrorKind::WrongType, "{err:?}");
 
     let mut batch = keys.clone();
     batch.push("fill:list".to_owned());
@@ -300,7 +300,7 @@ async fn story(backend: &dyn CacheBackend, tag: &str) -> Vec<String> {
 async fn memory_and_redis_tell_the_same_story() {
     let server = start(&[]);
     let redis = RedisBackend::connect(&server.url()).await.unwrap();
-    let memory = cache_memory::MemoryBackend::new();
+    let memory = cachette_memory::MemoryBackend::new();
     let on_memory = story(&memory, "story").await;
     let on_redis = story(&redis, "story").await;
     for line in &on_redis {

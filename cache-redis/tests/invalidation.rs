@@ -10,8 +10,8 @@ mod common;
 use common::{raw, raw_cmd, start};
 use std::time::{Duration, Instant};
 
-use cache_api::{ErrorKind, InvalidationChannel, InvalidationEvent};
-use cache_redis::RedisInvalidation;
+use cachette_api::{ErrorKind, InvalidationChannel, InvalidationEvent};
+use cachette_redis::RedisInvalidation;
 
 const HEARTBEAT: Duration = Duration::from_millis(50);
 const TIMEOUT: Duration = Duration::from_millis(300);
@@ -56,7 +56,7 @@ async fn messages_arrive_in_order_between_confirmations() {
         }
     }
     let expected: Vec<_> = (0..20)
-        .map(|i| cache_api::Bytes::from(format!("m{i}")))
+        .map(|i| cachette_api::Bytes::from(format!("m{i}")))
         .collect();
     assert_eq!(messages, expected);
 }

@@ -11,10 +11,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cache_api::{Bytes, CacheBackend, ErrorKind, Expiry, KeyTtl, SetOptions};
-use cache_memory::MemoryBackend;
-use cache_redis::RedisBackend;
 use cache_test_support::RedisServer;
+use cachette_api::{Bytes, CacheBackend, ErrorKind, Expiry, KeyTtl, SetOptions};
+use cachette_memory::MemoryBackend;
+use cachette_redis::RedisBackend;
 
 async fn backend(server: &RedisServer) -> RedisBackend {
     RedisBackend::connect(&server.url()).await.unwrap()
@@ -614,7 +614,10 @@ async fn resp3_connections_behave_the_same() {
         .await
         .unwrap();
     assert_eq!(many.len(), 1);
-    assert!(cache.touch_opts("s", cache_api::Ttl::Never).await.unwrap());
+    assert!(cache
+        .touch_opts("s", cachette_api::Ttl::Never)
+        .await
+        .unwrap());
     assert_eq!(cache.ttl("s").await.unwrap(), KeyTtl::Persistent);
     assert_eq!(cache.ttl("missing").await.unwrap(), KeyTtl::Missing);
     assert!(cache.delete("s").await.unwrap());

@@ -14,9 +14,9 @@ mod common;
 use common::{raw, raw_cmd, start};
 use std::time::{Duration, Instant};
 
-use cache_api::{Bytes, CacheBackend, ErrorKind, Expiry, SetOptions};
-use cache_redis::RedisBackend;
 use cache_test_support::RedisServer;
+use cachette_api::{Bytes, CacheBackend, ErrorKind, Expiry, SetOptions};
+use cachette_redis::RedisBackend;
 
 /// How long a test waits for a condition (a write reaching a replica) before it fails.
 const WAIT_BOUND: Duration = Duration::from_secs(10);
@@ -134,7 +134,7 @@ async fn values_over_the_bulk_limit_are_refused_before_sending() {
                 let read = backend.get(&key).await?;
                 assert_eq!(read, Some(value));
             }
-            Ok::<(), cache_api::Error>(())
+            Ok::<(), cachette_api::Error>(())
         }));
     }
     let started = Instant::now();

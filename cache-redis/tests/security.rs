@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use cache_api::{Cache, ErrorKind, Ttl};
-use cache_redis::{RedisBackend, RedisBackendBuilder};
+use cachette_api::{Cache, ErrorKind, Ttl};
+use cachette_redis::{RedisBackend, RedisBackendBuilder};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use redis::aio::MultiplexedConnection;
@@ -428,7 +428,7 @@ async fn acl_user_limited_to_the_cache_key_pattern() {
         .with_prefix("other")
         .build()
         .unwrap();
-    let refused: Vec<(&str, cache_api::Error)> = vec![
+    let refused: Vec<(&str, cachette_api::Error)> = vec![
         ("get", other.get::<String>("k").await.unwrap_err()),
         ("set", other.set("k", "v").await.unwrap_err()),
         ("incr", other.incr("k", 1).await.unwrap_err()),

@@ -10,9 +10,9 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use cache_api::{DynCacheBackend, ErrorKind};
-use cache_redis::RedisBackend;
 use cache_test_support::RedisServer;
+use cachette_api::{DynCacheBackend, ErrorKind};
+use cachette_redis::RedisBackend;
 
 /// The connect timeout of the refused connections; each must fail well within the bound.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -48,8 +48,8 @@ macro_rules! over_tls {
     ($($case:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $case() {
-            let harness = conformance_tests::Harness::new(tls_backend().await, "redis");
-            if let Err(err) = conformance_tests::cases::$case(&harness).await {
+            let harness = cachette_conformance::Harness::new(tls_backend().await, "redis");
+            if let Err(err) = cachette_conformance::cases::$case(&harness).await {
                 panic!("{} over TLS failed with {err}\n{err:?}", stringify!($case));
             }
         }

@@ -12,11 +12,11 @@ use std::error::Error;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cache_api::{Bytes, CacheBackend, DynCacheBackend, Expiry, SetOptions};
-use cache_memory::MemoryBackend;
-use cache_redis::{RedisBackend, RedisInvalidation};
 use cache_test_support::RedisServer;
-use cache_tiered::TieredLayer;
+use cachette_api::{Bytes, CacheBackend, DynCacheBackend, Expiry, SetOptions};
+use cachette_memory::MemoryBackend;
+use cachette_redis::{RedisBackend, RedisInvalidation};
+use cachette_tiered::TieredLayer;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -88,7 +88,7 @@ async fn main() -> Res<()> {
                 for _ in 0..per_task {
                     backend.get(&key).await?;
                 }
-                Ok::<_, cache_api::Error>(())
+                Ok::<_, cachette_api::Error>(())
             }));
         }
         for task in tasks {
@@ -147,7 +147,7 @@ async fn row(name: &str, backend: &DynCacheBackend, key: &str, calls: usize) -> 
     Ok(())
 }
 
-async fn typed_row(name: &str, cache: &cache_api::Cache, calls: usize) -> Res<()> {
+async fn typed_row(name: &str, cache: &cachette_api::Cache, calls: usize) -> Res<()> {
     let mut samples = Vec::with_capacity(calls);
     let started = Instant::now();
     for _ in 0..calls {
@@ -195,7 +195,7 @@ async fn convergence(url: &str) -> Res<()> {
                     }
                     tokio::task::yield_now().await;
                 }
-                Ok::<_, cache_api::Error>(None)
+                Ok::<_, cachette_api::Error>(None)
             }));
         }
         tokio::time::sleep(Duration::from_millis(1)).await;

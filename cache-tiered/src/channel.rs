@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use cache_api::{
+use cachette_api::{
     DynCacheBackend, DynInvalidationChannel, Error, ErrorKind, InvalidationEvent, Result,
     Subscription,
 };

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_api::{
+use cachette_api::{
     CacheBackend, DynCacheBackend, DynInvalidationChannel, InvalidationChannel, Result,
 };
 
@@ -29,7 +29,7 @@ pub const DEFAULT_NETWORK_TIMEOUT: Duration = Duration::from_secs(1);
 ///
 /// ```
 /// use std::time::Duration;
-/// use cache_tiered::DisconnectedMode;
+/// use cachette_tiered::DisconnectedMode;
 ///
 /// assert_eq!(DisconnectedMode::default(), DisconnectedMode::L2Only);
 /// let lenient = DisconnectedMode::MaxStaleness(Duration::from_secs(5));
@@ -50,12 +50,12 @@ pub enum DisconnectedMode {
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> cache_api::Result<()> {
+/// # async fn main() -> cachette_api::Result<()> {
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use cache_memory::MemoryBackend;
-/// use cache_redis::{RedisBackend, RedisInvalidation};
-/// use cache_tiered::{DisconnectedMode, TieredLayer};
+/// use cachette_memory::MemoryBackend;
+/// use cachette_redis::{RedisBackend, RedisInvalidation};
+/// use cachette_tiered::{DisconnectedMode, TieredLayer};
 ///
 /// let url = "redis://127.0.0.1:6379/0";
 /// let l1 = MemoryBackend::builder().with_max_entries(50_000).build();
@@ -116,7 +116,7 @@ impl TieredLayerBuilder {
     }
 
     /// Publishes and hears invalidations on `channel` (for Redis,
-    /// `cache_redis::RedisInvalidation`; within one process, [`LocalInvalidation`](crate::LocalInvalidation)).
+    /// `cachette_redis::RedisInvalidation`; within one process, [`LocalInvalidation`](crate::LocalInvalidation)).
     /// Every instance that shares L2 must use the same channel. Required. An `Arc` of a
     /// channel, or a [`DynInvalidationChannel`], is a channel too.
     pub fn with_invalidation(mut self, channel: impl InvalidationChannel) -> Self {
@@ -173,11 +173,11 @@ impl TieredLayerBuilder {
     /// Must be called within a tokio runtime, which runs the listening task.
     ///
     /// # Errors
-    /// - [`ErrorKind::Config`](cache_api::ErrorKind::Config): no invalidation channel, a
+    /// - [`ErrorKind::Config`](cachette_api::ErrorKind::Config): no invalidation channel, a
     ///   duration below 1 ms or over a day, or no tokio runtime.
     /// - The channel's errors when it cannot subscribe
-    ///   ([`ErrorKind::Unavailable`](cache_api::ErrorKind::Unavailable),
-    ///   [`ErrorKind::Timeout`](cache_api::ErrorKind::Timeout) within the network timeout).
+    ///   ([`ErrorKind::Unavailable`](cachette_api::ErrorKind::Unavailable),
+    ///   [`ErrorKind::Timeout`](cachette_api::ErrorKind::Timeout) within the network timeout).
     pub async fn build(self) -> Result<TieredLayer> {
         if self.channel.is_none() {
             return Err(config(
@@ -207,8 +207,8 @@ impl TieredLayerBuilder {
 mod tests {
     use std::time::Instant;
 
-    use cache_api::{async_trait, Bytes, Error, ErrorKind, Subscription};
-    use cache_memory::MemoryBackend;
+    use cachette_api::{async_trait, Bytes, Error, ErrorKind, Subscription};
+    use cachette_memory::MemoryBackend;
 
     use super::*;
 

@@ -1,9 +1,9 @@
 //! The layer's own errors. Errors of L1, L2 and the invalidation channel are theirs, passed
-//! through: each driver classifies its own (for Redis, `cache_redis::classify`).
+//! through: each driver classifies its own (for Redis, `cachette_redis::classify`).
 
-use cache_api::{Error, ErrorKind};
+use cachette_api::{Error, ErrorKind};
 
-/// The layer's name, as errors and [`CacheBackend::name`](cache_api::CacheBackend::name)
+/// The layer's name, as errors and [`CacheBackend::name`](cachette_api::CacheBackend::name)
 /// report it.
 pub(crate) const BACKEND: &str = "tiered";
 
@@ -13,7 +13,7 @@ pub(crate) fn is_ambiguous(err: &Error) -> bool {
     matches!(err.kind(), ErrorKind::Timeout | ErrorKind::Unavailable)
 }
 
-/// The error of every call after [`close`](cache_api::CacheBackend::close).
+/// The error of every call after [`close`](cachette_api::CacheBackend::close).
 pub(crate) fn closed() -> Error {
     Error::new(ErrorKind::Unavailable, "the tiered layer was closed")
         .with_temporary(false)

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use cache_api::{
+use cachette_api::{
     async_trait, Bytes, Cache, CacheBackend, CacheBuilder, DynCacheBackend, Error, ErrorKind,
     Expiry, KeyTtl, Result, SetOptions,
 };
@@ -24,7 +24,7 @@ use crate::{TieredLayerBuilder, TieredStats};
 
 /// A two-level cache as a layer over two contracts: an L1 (usually an in-process memory
 /// backend) over an L2 (usually a shared one such as Redis), any two [`CacheBackend`]s, kept
-/// coherent across instances by an [`InvalidationChannel`](cache_api::InvalidationChannel).
+/// coherent across instances by an [`InvalidationChannel`](cachette_api::InvalidationChannel).
 ///
 /// It is named a layer, not a backend, because it stores nothing itself: like the `*Layer`
 /// wrappers of tower, it composes the contracts beneath it, and is itself a [`CacheBackend`]
@@ -79,11 +79,11 @@ use crate::{TieredLayerBuilder, TieredStats};
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> cache_api::Result<()> {
+/// # async fn main() -> cachette_api::Result<()> {
 /// use std::sync::Arc;
-/// use cache_memory::MemoryBackend;
-/// use cache_redis::{RedisBackend, RedisInvalidation};
-/// use cache_tiered::TieredLayer;
+/// use cachette_memory::MemoryBackend;
+/// use cachette_redis::{RedisBackend, RedisInvalidation};
+/// use cachette_tiered::TieredLayer;
 ///
 /// let url = "redis://127.0.0.1:6379/0";
 /// let l2 = RedisBackend::connect(url).await?;

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use cache_api::{
+use cachette_api::{
     async_trait, Bytes, Error, ErrorKind, InvalidationChannel, InvalidationEvent,
     InvalidationStream, Result, Subscription,
 };
@@ -26,10 +26,10 @@ pub const DEFAULT_LOCAL_CAPACITY: usize = 4096;
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> cache_api::Result<()> {
+/// # async fn main() -> cachette_api::Result<()> {
 /// use std::sync::Arc;
-/// use cache_memory::MemoryBackend;
-/// use cache_tiered::{LocalInvalidation, TieredLayer};
+/// use cachette_memory::MemoryBackend;
+/// use cachette_tiered::{LocalInvalidation, TieredLayer};
 ///
 /// // Two layers over one shared L2, in one process.
 /// let l2 = MemoryBackend::new();

@@ -53,8 +53,8 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
 
-    use cache_api::{Bytes, CacheBackend, Expiry, SetOptions};
-    use cache_memory::MemoryBackend;
+    use cachette_api::{Bytes, CacheBackend, Expiry, SetOptions};
+    use cachette_memory::MemoryBackend;
     use metrics::{Counter, CounterFn, Gauge, GaugeFn, Histogram, Key, KeyName, Metadata};
     use metrics::{Recorder, SharedString, Unit};
 

@@ -11,12 +11,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cache_api::{Bytes, CacheBackend, Expiry, SetOptions};
-use cache_memory::MemoryBackend;
-use cache_redis::RedisBackend;
-use cache_redis::RedisInvalidation;
 use cache_test_support::RedisServer;
-use cache_tiered::{DisconnectedMode, TieredLayer, TieredLayerBuilder};
+use cachette_api::{Bytes, CacheBackend, Expiry, SetOptions};
+use cachette_memory::MemoryBackend;
+use cachette_redis::RedisBackend;
+use cachette_redis::RedisInvalidation;
+use cachette_tiered::{DisconnectedMode, TieredLayer, TieredLayerBuilder};
 
 /// One instance: the backend and a handle on its L1, to look inside.
 struct Instance {
@@ -291,7 +291,7 @@ async fn every_kind_of_change_invalidates_the_others() {
     assert_eq!(b.backend.get(&k).await.unwrap(), Some(bytes(8)));
 
     let k = cached_on_b(key("set_xx")).await;
-    let xx = minute().with_mode(cache_api::SetMode::IfPresent);
+    let xx = minute().with_mode(cachette_api::SetMode::IfPresent);
     assert!(a.set(&k, bytes(9), xx).await.unwrap());
     evicted("set if present", k.clone()).await;
 
@@ -639,7 +639,7 @@ async fn a_dead_server_is_survived_within_the_staleness_only() {
     })
     .await;
     let err = strict.backend.get("k").await.unwrap_err();
-    assert_eq!(err.kind(), cache_api::ErrorKind::Unavailable, "{err:?}");
+    assert_eq!(err.kind(), cachette_api::ErrorKind::Unavailable, "{err:?}");
     let mut served_until = killed;
     loop {
         let at = Instant::now();
@@ -656,7 +656,7 @@ async fn a_dead_server_is_survived_within_the_staleness_only() {
                 assert!(
                     matches!(
                         e.kind(),
-                        cache_api::ErrorKind::Unavailable | cache_api::ErrorKind::Timeout
+                        cachette_api::ErrorKind::Unavailable | cachette_api::ErrorKind::Timeout
                     ),
                     "{e:?}"
                 );

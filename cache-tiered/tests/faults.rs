@@ -11,11 +11,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cache_api::{Bytes, CacheBackend, ErrorKind, Expiry, SetOptions};
-use cache_memory::MemoryBackend;
-use cache_redis::{RedisBackend, RedisInvalidation};
 use cache_test_support::RedisServer;
-use cache_tiered::TieredLayer;
+use cachette_api::{Bytes, CacheBackend, ErrorKind, Expiry, SetOptions};
+use cachette_memory::MemoryBackend;
+use cachette_redis::{RedisBackend, RedisInvalidation};
+use cachette_tiered::TieredLayer;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(200);
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(300);

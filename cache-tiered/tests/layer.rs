@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cache_api::{
+use cache_test_support::RedisServer;
+use cachette_api::{
     async_trait, Bytes, CacheBackend, DynCacheBackend, Expiry, KeyTtl, Result, SetOptions,
 };
-use cache_memory::MemoryBackend;
-use cache_redis::{RedisBackend, RedisInvalidation};
-use cache_test_support::RedisServer;
-use cache_tiered::{TieredLayer, TieredStats};
+use cachette_memory::MemoryBackend;
+use cachette_redis::{RedisBackend, RedisInvalidation};
+use cachette_tiered::{TieredLayer, TieredStats};
 
 /// A layer of test code that counts the calls made to the backend beneath it (a real one).
 #[derive(Debug, Clone)]
@@ -271,7 +271,7 @@ async fn any_backend_in_either_level() {
     assert_eq!(c.stats().l1_hits, 1);
     assert_eq!(
         c.incr("x", 1).await.unwrap_err().kind(),
-        cache_api::ErrorKind::NotInteger
+        cachette_api::ErrorKind::NotInteger
     );
     assert_eq!(
         c.add_or_get("x", Bytes::from_static(b"z"), Expiry::Never)
@@ -292,30 +292,30 @@ async fn extreme_durations_are_config_errors() {
         Duration::from_secs(u64::MAX),
     ] {
         let builders = [
-            cache_tiered::TieredLayer::builder(
-                cache_memory::MemoryBackend::new(),
-                cache_memory::MemoryBackend::new(),
+            cachette_tiered::TieredLayer::builder(
+                cachette_memory::MemoryBackend::new(),
+                cachette_memory::MemoryBackend::new(),
             )
             .with_network_timeout(d),
-            cache_tiered::TieredLayer::builder(
-                cache_memory::MemoryBackend::new(),
-                cache_memory::MemoryBackend::new(),
+            cachette_tiered::TieredLayer::builder(
+                cachette_memory::MemoryBackend::new(),
+                cachette_memory::MemoryBackend::new(),
             )
             .with_heartbeat_interval(d),
-            cache_tiered::TieredLayer::builder(
-                cache_memory::MemoryBackend::new(),
-                cache_memory::MemoryBackend::new(),
+            cachette_tiered::TieredLayer::builder(
+                cachette_memory::MemoryBackend::new(),
+                cachette_memory::MemoryBackend::new(),
             )
             .with_l1_max_ttl(d),
         ];
         for builder in builders {
-            let channel = cache_tiered::LocalInvalidation::new();
+            let channel = cachette_tiered::LocalInvalidation::new();
             let err = builder
                 .with_invalidation(channel)
                 .build()
                 .await
                 .unwrap_err();
-            assert_eq!(err.kind(), cache_api::ErrorKind::Config, "{d:?}: {err}");
+            assert_eq!(err.kind(), cachette_api::ErrorKind::Config, "{d:?}: {err}");
         }
     }
 }

@@ -24,15 +24,15 @@ async fn fetch_quote(ticker: &str) -> Result<Quote, std::io::Error> {
 }
 
 #[tokio::main]
-async fn main() -> caches::Result<()> {
+async fn main() -> cachette::Result<()> {
     let url = std::env::var("CACHE_URL").unwrap_or_else(|_| "memory://".to_owned());
-    let mut config = caches::CacheConfig::from_url(&url)?;
+    let mut config = cachette::CacheConfig::from_url(&url)?;
     config.prefix = "quickstart".to_owned();
     let cache = config.build().await?;
     println!(
         "backend: {} ({})",
         cache.backend().name(),
-        caches::redact_url(&url)
+        cachette::redact_url(&url)
     );
 
     for round in 1..=2 {

@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use caches::{Cache, CacheConfig};
+use cachette::{Cache, CacheConfig};
 use serde::{Deserialize, Serialize};
 
 /// The seed's `CACHE_TTL_ALPHAVANTAGE`.
@@ -65,7 +65,7 @@ async fn sma(ticker: &str, days: u32) -> Result<f64, std::io::Error> {
     Ok(ticker.len() as f64 * 40.0 - f64::from(days) / 10.0)
 }
 
-async fn analyze(cache: &Cache, ticker: &str) -> caches::Result<()> {
+async fn analyze(cache: &Cache, ticker: &str) -> cachette::Result<()> {
     let alphavantage = cache.namespace("alphavantage");
     let scanner = cache.namespace("scanner");
     let sma_cache = scanner.namespace("sma");
@@ -104,19 +104,19 @@ async fn analyze(cache: &Cache, ticker: &str) -> caches::Result<()> {
 }
 
 #[tokio::main]
-async fn main() -> caches::Result<()> {
+async fn main() -> cachette::Result<()> {
     let url = std::env::var("CACHE_URL").unwrap_or_else(|_| "memory://".to_owned());
     let mut config = CacheConfig::from_url(&url)?;
     config.prefix = "wheel_analyzer".to_owned();
     config.version = Some(1);
-    config.default_timeout = Some(caches::DurationValue::Seconds(
+    config.default_timeout = Some(cachette::DurationValue::Seconds(
         CACHE_TTL_OPTIONS.as_secs_f64(),
     ));
     let cache = config.build().await?;
     println!(
         "backend {} at {}; keys look like {}",
         cache.backend().name(),
-        caches::redact_url(&url),
+        cachette::redact_url(&url),
         cache.namespace("alphavantage").make_key("earnings:AAPL")?
     );
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use cache_api::{Cache, CacheBuilder, DynCacheBackend, Error, ErrorKind, KeyPolicy, Result};
+use cachette_api::{Cache, CacheBuilder, DynCacheBackend, Error, ErrorKind, KeyPolicy, Result};
 
 use crate::duration::DurationValue;
 use crate::options::{self, Kind, Scope};
@@ -31,14 +31,14 @@ pub fn supported_schemes() -> Vec<&'static str> {
 /// carries the options:
 ///
 /// ```
-/// use caches::CacheConfig;
+/// use cachette::CacheConfig;
 ///
 /// let config = CacheConfig::from_url(
 ///     "redis://:s3cret@localhost:36379/0?prefix=wheel_analyzer&default_timeout=45m&connect_timeout=5s",
 /// )?;
 /// assert_eq!(config.prefix, "wheel_analyzer");
 /// assert!(!format!("{config:?}").contains("s3cret"));
-/// # Ok::<(), cache_api::Error>(())
+/// # Ok::<(), cachette_api::Error>(())
 /// ```
 ///
 /// Every option, its spellings in a URL query, TOML and the environment, its default and
@@ -87,7 +87,7 @@ pub struct CacheConfig {
 impl fmt::Debug for CacheConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheConfig")
-            .field("url", &cache_api::redact_url(&self.url))
+            .field("url", &cachette_api::redact_url(&self.url))
             .field("prefix", &self.prefix)
             .field("version", &self.version)
             .field("default_timeout", &self.default_timeout)
@@ -274,7 +274,7 @@ impl CacheConfig {
             }
             _ => Err(config_error(format!(
                 "unknown cache URL scheme {scheme:?} in {}; this build supports {}",
-                cache_api::redact_url(&url),
+                cachette_api::redact_url(&url),
                 supported_schemes().join(", ")
             ))),
         }
@@ -312,7 +312,7 @@ impl CacheConfig {
             ));
         }
         self.misplaced(Scope::Memory)?;
-        let mut builder = cache_memory::MemoryBackend::builder();
+        let mut builder = cachette_memory::MemoryBackend::builder();
         if let Some(n) = self.max_entries {
             builder = builder.with_max_entries(n);
         }
@@ -341,7 +341,7 @@ impl CacheConfig {
             ));
         }
         // Fail-open caches build while Redis is down and connect when it is back.
-        let mut builder = cache_redis::RedisBackend::builder()
+        let mut builder = cachette_redis::RedisBackend::builder()
             .with_url(url)
             .with_lazy_connect(self.fail_open);
         if let Some(t) = &self.connect_timeout {
@@ -368,23 +368,27 @@ impl CacheConfig {
 
     /// An in-process L1 over `redis`, coherent by pub/sub on the same server.
     #[cfg(feature = "tiered")]
-    async fn tiered(&self, url: &str, redis: cache_redis::RedisBackend) -> Result<DynCacheBackend> {
+    async fn tiered(
+        &self,
+        url: &str,
+        redis: cachette_redis::RedisBackend,
+    ) -> Result<DynCacheBackend> {
         let entries = self
             .l1_max_entries
-            .unwrap_or(cache_memory::DEFAULT_MAX_ENTRIES);
-        let l1 = cache_memory::MemoryBackend::builder()
+            .unwrap_or(cachette_memory::DEFAULT_MAX_ENTRIES);
+        let l1 = cachette_memory::MemoryBackend::builder()
             .with_max_entries(entries)
             .build();
         let channel_name = match &self.invalidation_channel {
             Some(name) => name.clone(),
             None => format!("{}:invalidation", self.prefix),
         };
-        let mut channel = cache_redis::RedisInvalidation::builder(url, channel_name);
+        let mut channel = cachette_redis::RedisInvalidation::builder(url, channel_name);
         if let Some(t) = &self.connect_timeout {
             channel = channel.with_timeout(t.to_duration("connect_timeout")?);
         }
-        let mut layer =
-            cache_tiered::TieredLayer::builder(l1, redis).with_invalidation(channel.build().await?);
+        let mut layer = cachette_tiered::TieredLayer::builder(l1, redis)
+            .with_invalidation(channel.build().await?);
         if let Some(t) = &self.l1_max_ttl {
             layer = layer.with_l1_max_ttl(t.to_duration("l1_max_ttl")?);
         }
@@ -395,7 +399,7 @@ impl CacheConfig {
     async fn tiered(
         &self,
         _url: &str,
-        _redis: cache_redis::RedisBackend,
+        _redis: cachette_redis::RedisBackend,
     ) -> Result<DynCacheBackend> {
         Err(feature_off("tiered"))
     }
@@ -408,9 +412,9 @@ impl CacheConfig {
 
 #[cfg(feature = "redis")]
 fn with_tls_ca_file(
-    builder: cache_redis::RedisBackendBuilder,
+    builder: cachette_redis::RedisBackendBuilder,
     path: &str,
-) -> Result<cache_redis::RedisBackendBuilder> {
+) -> Result<cachette_redis::RedisBackendBuilder> {
     let pem = std::fs::read(path).map_err(|e| {
         config_error(format!("option tls_ca_file: cannot read {path}")).with_source(e)
     })?;
@@ -480,10 +484,10 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("user:***@h"), "{shown}");
         assert_eq!(
-            cache_api::redact_url("redis://:hunter2@h/0"),
+            cachette_api::redact_url("redis://:hunter2@h/0"),
             "redis://:***@h/0"
         );
-        assert_eq!(cache_api::redact_url("memory://"), "memory://");
+        assert_eq!(cachette_api::redact_url("memory://"), "memory://");
     }
 
     #[test]
@@ -570,7 +574,8 @@ mod tests {
                 .unwrap_err();
         assert_ne!(err.kind(), ErrorKind::Config, "{err:?}");
         assert!(
-            !cache_api::redact_url("redis+cluster://:hunter2@h1:7000,h2:7001").contains("hunter2")
+            !cachette_api::redact_url("redis+cluster://:hunter2@h1:7000,h2:7001")
+                .contains("hunter2")
         );
     }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cache_api::{Result, Ttl};
+use cachette_api::{Result, Ttl};
 
 use crate::options::invalid;
 
@@ -28,7 +28,7 @@ impl DurationValue {
     /// otherwise at least 1 ms and at most 100 years.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`](cache_api::ErrorKind::Config) naming the option.
+    /// [`ErrorKind::Config`](cachette_api::ErrorKind::Config) naming the option.
     pub fn to_ttl(&self, option: &str) -> Result<Ttl> {
         match self {
             DurationValue::Text(t) if is_never(t) => Ok(Ttl::Never),
@@ -46,7 +46,7 @@ impl DurationValue {
     /// refused).
     ///
     /// # Errors
-    /// [`ErrorKind::Config`](cache_api::ErrorKind::Config) naming the option.
+    /// [`ErrorKind::Config`](cachette_api::ErrorKind::Config) naming the option.
     pub fn to_duration(&self, option: &str) -> Result<Duration> {
         let d = self.parse(option)?;
         bounded(option, d, MAX_WAIT, "a day")
@@ -96,7 +96,7 @@ fn is_never(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use cache_api::ErrorKind;
+    use cachette_api::ErrorKind;
 
     use super::*;
 

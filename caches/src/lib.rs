@@ -12,7 +12,7 @@ mod metrics_export;
 mod options;
 mod registry;
 
-pub use cache_api::*;
+pub use cachette_api::*;
 pub use config::{supported_schemes, CacheConfig};
 pub use duration::DurationValue;
 pub use registry::{Caches, CachesConfig, DEFAULT_CACHE};
@@ -23,18 +23,18 @@ pub use metrics_export::record_metrics;
 
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
-pub use cache_memory::{MemoryBackend, MemoryBackendBuilder};
+pub use cachette_memory::{MemoryBackend, MemoryBackendBuilder};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use cache_redis::{RedisBackend, RedisBackendBuilder};
+pub use cachette_redis::{RedisBackend, RedisBackendBuilder};
 
 /// Builds a [`Cache`] from a URL: `memory://`, `redis://…`, `rediss://…`, with options in the
 /// query (`?prefix=wheel_analyzer&default_timeout=45m`); see [`CacheConfig`].
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> caches::Result<()> {
-/// let cache = caches::from_url("memory://?prefix=wheel_analyzer&default_timeout=45m").await?;
+/// # async fn main() -> cachette::Result<()> {
+/// let cache = cachette::from_url("memory://?prefix=wheel_analyzer&default_timeout=45m").await?;
 /// cache.set("scanner:last_run", "now").await?;
 /// assert_eq!(cache.backend().name(), "memory");
 /// # Ok(()) }

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use cache_api::{DynCacheBackend, Result};
-use cache_memory::{MemoryBackend, MemoryBackendBuilder};
+use cachette_api::{DynCacheBackend, Result};
+use cachette_memory::{MemoryBackend, MemoryBackendBuilder};
 
 use crate::options;
 
@@ -21,7 +21,7 @@ fn stores() -> &'static Mutex<HashMap<String, (Bounds, MemoryBackend)>> {
 /// The store called `name`, made with `builder` the first time.
 ///
 /// # Errors
-/// [`Config`](cache_api::ErrorKind::Config) when the store exists with other bounds.
+/// [`Config`](cachette_api::ErrorKind::Config) when the store exists with other bounds.
 pub(crate) fn shared(
     name: &str,
     bounds: Bounds,
@@ -62,6 +62,6 @@ mod tests {
         assert_eq!(private.get::<String>("k").await.unwrap(), None);
         let other_bounds = CacheConfig::from_url("memory://shared-test?max_entries=5").unwrap();
         let err = other_bounds.build().await.unwrap_err();
-        assert_eq!(err.kind(), cache_api::ErrorKind::Config, "{err}");
+        assert_eq!(err.kind(), cachette_api::ErrorKind::Config, "{err}");
     }
 }

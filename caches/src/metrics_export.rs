@@ -15,7 +15,7 @@
 //!
 //! and [`record_metrics`] sets the gauge `cachette_hit_ratio` of a named cache.
 
-use cache_api::Cache;
+use cachette_api::Cache;
 
 /// Sets the gauge `cachette_hit_ratio` of `cache`, labelled `cache = name` and `backend`:
 /// its hits over its reads since it was built. The counters need no call: they are pushed
@@ -23,10 +23,10 @@ use cache_api::Cache;
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> caches::Result<()> {
-/// let cache = caches::from_url("memory://").await?;
+/// # async fn main() -> cachette::Result<()> {
+/// let cache = cachette::from_url("memory://").await?;
 /// let _: Option<i32> = cache.get("k").await?;
-/// caches::record_metrics("default", &cache); // no recorder installed: a no-op
+/// cachette::record_metrics("default", &cache); // no recorder installed: a no-op
 /// # Ok(()) }
 /// ```
 pub fn record_metrics(name: &str, cache: &Cache) {

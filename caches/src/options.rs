@@ -2,7 +2,7 @@
 //! `CACHE_*` environment variables and of TOML, the error texts (an unknown option names the
 //! nearest known one), and the table of docs/configuration.md (a test checks they agree).
 
-use cache_api::{Error, ErrorKind, Result};
+use cachette_api::{Error, ErrorKind, Result};
 
 /// What an option's value is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,7 +278,7 @@ mod tests {
         assert!(
             page.contains(&table),
             "docs/configuration.md must hold the table of caches/src/options.rs \
-             (CACHES_BLESS_DOCS=1 cargo test -p caches --lib writes it); it is:\n{table}"
+             (CACHES_BLESS_DOCS=1 cargo test -p cachette --lib writes it); it is:\n{table}"
         );
     }
 }

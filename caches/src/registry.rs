@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use cache_api::{Cache, Error, ErrorKind, Result};
+use cachette_api::{Cache, Error, ErrorKind, Result};
 
 use crate::options;
 use crate::CacheConfig;
@@ -120,7 +120,7 @@ impl CachesConfig {
     /// Reads `CACHE_*` variables from the pairs given (the environment, in tests).
     ///
     /// ```
-    /// use caches::CachesConfig;
+    /// use cachette::CachesConfig;
     ///
     /// let config = CachesConfig::from_vars([
     ///     ("CACHE_URL".to_owned(), "memory://".to_owned()),
@@ -129,7 +129,7 @@ impl CachesConfig {
     /// ])?;
     /// assert_eq!(config.caches.len(), 2);
     /// assert_eq!(config.caches["sessions"].max_entries, Some(100));
-    /// # Ok::<(), cache_api::Error>(())
+    /// # Ok::<(), cachette_api::Error>(())
     /// ```
     ///
     /// # Errors
@@ -207,8 +207,8 @@ fn split_env_name(rest: &str) -> Option<(String, String)> {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> cache_api::Result<()> {
-/// use caches::CachesConfig;
+/// # async fn main() -> cachette_api::Result<()> {
+/// use cachette::CachesConfig;
 ///
 /// let caches = CachesConfig::from_toml_str(r#"
 ///     [caches.default]

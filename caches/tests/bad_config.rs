@@ -4,7 +4,7 @@
 
 #![allow(clippy::panic)]
 
-use caches::{CacheConfig, CachesConfig, ErrorKind};
+use cachette::{CacheConfig, CachesConfig, ErrorKind};
 
 /// (option, value, the text the error must hold)
 const BAD: &[(&str, &str, &str)] = &[
@@ -33,7 +33,7 @@ const BAD: &[(&str, &str, &str)] = &[
     ("default_timeout", "soon", "not a duration"),
 ];
 
-fn check(path: &str, option: &str, value: &str, expected: &str, result: caches::Result<()>) {
+fn check(path: &str, option: &str, value: &str, expected: &str, result: cachette::Result<()>) {
     let err = match result {
         Ok(()) => panic!("{path}: {option}={value:?} was accepted"),
         Err(err) => err,

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use cache_test_support::RedisServer;
-use caches::{Cache, ErrorKind, RedisBackend};
+use cachette::{Cache, ErrorKind, RedisBackend};
 
 async fn cache_over(server: &RedisServer, fail_open: bool) -> Cache {
     RedisBackend::builder()
@@ -119,13 +119,13 @@ async fn a_fail_open_cache_builds_while_redis_is_down() {
     let mut server = RedisServer::start().unwrap();
     let url = server.url();
     server.kill().unwrap();
-    let cache = bounded(caches::from_url(&format!(
+    let cache = bounded(cachette::from_url(&format!(
         "{url}?fail_open=true&connect_timeout=500ms"
     )))
     .await
     .expect("a fail-open cache builds while Redis is down");
     assert_eq!(bounded(cache.get::<String>("k")).await.unwrap(), None);
-    let strict = bounded(caches::from_url(&format!("{url}?connect_timeout=500ms"))).await;
+    let strict = bounded(cachette::from_url(&format!("{url}?connect_timeout=500ms"))).await;
     assert!(strict.is_err(), "without fail-open, building still fails");
     server.restart().unwrap();
     let back = tokio::time::timeout(std::time::Duration::from_secs(10), async {

@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use caches::CacheConfig;
+use cachette::CacheConfig;
 use proptest::prelude::*;
 
 /// Collects everything the tracing subscriber writes.
@@ -44,7 +44,7 @@ fn urls(password: &str) -> Vec<String> {
     ]
 }
 
-fn error_text(err: &caches::Error) -> String {
+fn error_text(err: &cachette::Error) -> String {
     let mut out = format!("{err} | {err:#} | {err:?}");
     let mut cause = std::error::Error::source(err);
     while let Some(c) = cause {

@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use caches::{Cache, ErrorKind, KeyTtl, Ttl};
+use cachette::{Cache, ErrorKind, KeyTtl, Ttl};
 
 /// Application code: knows nothing of the backend.
-async fn application(cache: &Cache) -> caches::Result<Vec<String>> {
+async fn application(cache: &Cache) -> cachette::Result<Vec<String>> {
     let mut log = Vec::new();
     let alphavantage = cache.namespace("alphavantage");
     let scanner = cache.namespace("scanner");
@@ -62,11 +62,11 @@ async fn application(cache: &Cache) -> caches::Result<Vec<String>> {
 #[tokio::test]
 async fn the_same_code_gives_the_same_results_on_memory_and_redis() {
     let options = "prefix=swap&default_timeout=45m";
-    let memory = caches::from_url(&format!("memory://?{options}"))
+    let memory = cachette::from_url(&format!("memory://?{options}"))
         .await
         .unwrap();
     let redis_url = cache_test_support::shared_redis_url();
-    let redis = caches::from_url(&format!("{redis_url}/0?{options}&connect_timeout=5s"))
+    let redis = cachette::from_url(&format!("{redis_url}/0?{options}&connect_timeout=5s"))
         .await
         .unwrap();
     assert_eq!(memory.backend().name(), "memory");
@@ -98,7 +98,7 @@ async fn named_caches_from_toml_over_both_backends() {
         max_entries = 100
         "#
     );
-    let caches = caches::CachesConfig::from_toml_str(&toml)
+    let caches = cachette::CachesConfig::from_toml_str(&toml)
         .unwrap()
         .build()
         .await

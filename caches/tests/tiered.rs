@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use cache_test_support::RedisServer;
-use caches::{CacheConfig, ErrorKind};
+use cachette::{CacheConfig, ErrorKind};
 
 #[tokio::test]
 async fn a_redis_url_with_l1_max_entries_builds_a_coherent_tiered_cache() {
@@ -16,8 +16,8 @@ async fn a_redis_url_with_l1_max_entries_builds_a_coherent_tiered_cache() {
         "{}?prefix=tiered-url&l1_max_entries=1000&l1_max_ttl=30s",
         server.url()
     );
-    let a = caches::from_url(&url).await.unwrap();
-    let b = caches::from_url(&url).await.unwrap();
+    let a = cachette::from_url(&url).await.unwrap();
+    let b = cachette::from_url(&url).await.unwrap();
     assert_eq!(a.backend().name(), "tiered");
     a.set("quote", &1).await.unwrap();
     assert_eq!(b.get::<i32>("quote").await.unwrap(), Some(1)); // now in b's L1

@@ -2,7 +2,7 @@
 
 use std::fmt::Debug;
 
-use cache_api::{Cache, CacheBuilder, DynCacheBackend, ErrorKind, Result};
+use cachette_api::{Cache, CacheBuilder, DynCacheBackend, ErrorKind, Result};
 use rand::Rng;
 
 /// A backend plus a prefix no other case uses.
@@ -62,7 +62,7 @@ fn unique(stem: &str) -> String {
 }
 
 /// Asserts that `result` failed with `kind`, printing what it got otherwise.
-pub fn expect_kind<T: Debug>(result: Result<T>, kind: ErrorKind) -> cache_api::Error {
+pub fn expect_kind<T: Debug>(result: Result<T>, kind: ErrorKind) -> cachette_api::Error {
     match result {
         Ok(value) => panic!("expected an error of kind {kind:?}, got Ok({value:?})"),
         Err(err) => {

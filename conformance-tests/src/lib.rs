@@ -6,8 +6,8 @@
 //!
 //! ```ignore
 //! mod memory {
-//!     conformance_tests::conformance_suite!("memory", || async {
-//!         std::sync::Arc::new(cache_memory::MemoryBackend::new()) as cache_api::DynCacheBackend
+//!     cachette_conformance::conformance_suite!("memory", || async {
+//!         std::sync::Arc::new(cachette_memory::MemoryBackend::new()) as cachette_api::DynCacheBackend
 //!     });
 //! }
 //! ```
@@ -29,7 +29,7 @@ pub use harness::{expect_kind, Harness};
 pub use tokio as __tokio;
 
 /// Expands to one `#[tokio::test]` per conformance case, each run against a backend made by
-/// `$make` (an async closure returning a [`cache_api::DynCacheBackend`]) and named after the
+/// `$make` (an async closure returning a [`cachette_api::DynCacheBackend`]) and named after the
 /// case. `$name` is the name the backend must report (`"memory"`, `"redis"`).
 ///
 /// Put it inside a module named after the backend, so that `cargo test -- --list` shows
@@ -152,7 +152,7 @@ macro_rules! __conformance_cases {
     ($name:expr, $make:expr; $($case:ident),* $(,)?) => {$(
         #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $case() {
-            let backend: ::cache_api::DynCacheBackend = ($make)().await;
+            let backend: ::cachette_api::DynCacheBackend = ($make)().await;
             let harness = $crate::Harness::new(backend, $name);
             if let Err(err) = $crate::cases::$case(&harness).await {
                 panic!("{} failed with {err}\n{err:?}", stringify!($case));

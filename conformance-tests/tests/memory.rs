@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use cache_api::{CacheBackend, DynCacheBackend};
-use cache_memory::MemoryBackend;
+use cachette_api::{CacheBackend, DynCacheBackend};
+use cachette_memory::MemoryBackend;
 
 mod memory {
     use super::*;
 
-    conformance_tests::conformance_suite!("memory", || async {
+    cachette_conformance::conformance_suite!("memory", || async {
         Arc::new(MemoryBackend::new()) as DynCacheBackend
     });
 }
@@ -19,7 +19,7 @@ mod memory {
 mod memory_boxed {
     use super::*;
 
-    conformance_tests::conformance_suite!("memory", || async {
+    cachette_conformance::conformance_suite!("memory", || async {
         let boxed: Box<dyn CacheBackend> = Box::new(MemoryBackend::new());
         Arc::new(boxed) as DynCacheBackend
     });

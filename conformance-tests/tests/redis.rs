@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
-use cache_api::DynCacheBackend;
-use cache_redis::RedisBackend;
+use cachette_api::DynCacheBackend;
+use cachette_redis::RedisBackend;
 
 async fn backend() -> DynCacheBackend {
     let url = cache_test_support::shared_redis_url();
@@ -21,5 +21,5 @@ async fn backend() -> DynCacheBackend {
 }
 
 mod redis {
-    conformance_tests::conformance_suite!("redis", super::backend);
+    cachette_conformance::conformance_suite!("redis", super::backend);
 }

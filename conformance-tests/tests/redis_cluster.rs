@@ -10,8 +10,8 @@
 
 use std::sync::Arc;
 
-use cache_api::DynCacheBackend;
-use cache_redis::RedisBackend;
+use cachette_api::DynCacheBackend;
+use cachette_redis::RedisBackend;
 
 async fn backend() -> DynCacheBackend {
     let url = cache_test_support::shared_cluster_url();
@@ -22,5 +22,5 @@ async fn backend() -> DynCacheBackend {
 }
 
 mod redis_cluster {
-    conformance_tests::conformance_suite!("redis", super::backend);
+    cachette_conformance::conformance_suite!("redis", super::backend);
 }

@@ -12,10 +12,10 @@
 
 use std::sync::Arc;
 
-use cache_api::DynCacheBackend;
-use cache_memory::MemoryBackend;
-use cache_redis::{RedisBackend, RedisInvalidation};
-use cache_tiered::{LocalInvalidation, TieredLayer};
+use cachette_api::DynCacheBackend;
+use cachette_memory::MemoryBackend;
+use cachette_redis::{RedisBackend, RedisInvalidation};
+use cachette_tiered::{LocalInvalidation, TieredLayer};
 
 async fn backend() -> DynCacheBackend {
     let url = cache_test_support::shared_redis_url();
@@ -39,7 +39,7 @@ async fn backend() -> DynCacheBackend {
 }
 
 mod tiered {
-    conformance_tests::conformance_suite!("tiered", super::backend);
+    cachette_conformance::conformance_suite!("tiered", super::backend);
 }
 
 async fn in_process() -> DynCacheBackend {
@@ -54,5 +54,5 @@ async fn in_process() -> DynCacheBackend {
 }
 
 mod tiered_in_process {
-    conformance_tests::conformance_suite!("tiered", super::in_process);
+    cachette_conformance::conformance_suite!("tiered", super::in_process);
 }

@@ -5,11 +5,11 @@
 
 use std::collections::HashMap;
 
-use cache_api::{codec, ErrorKind};
+use cachette_api::{codec, ErrorKind};
 use libfuzzer_sys::fuzz_target;
 
 /// Checks that a failed decode is a `Decode` error.
-fn check<T>(result: cache_api::Result<T>) {
+fn check<T>(result: cachette_api::Result<T>) {
     if let Err(err) = result {
         assert_eq!(err.kind(), ErrorKind::Decode, "{err:?}");
     }

@@ -15,8 +15,8 @@ impl Cache {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> cache_api::Result<()> {
-    /// let cache = cache_memory::MemoryBackend::new().cache();
+    /// # async fn main() -> cachette_api::Result<()> {
+    /// let cache = cachette_memory::MemoryBackend::new().cache();
     /// cache.set("hits", &41).await?;
     /// assert_eq!(cache.incr("hits", 1).await?, 42);
     /// assert_eq!(cache.decr("hits", 2).await?, 40);

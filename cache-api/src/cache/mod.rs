@@ -46,11 +46,11 @@ pub(crate) struct Shared {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> cache_api::Result<()> {
+/// # async fn main() -> cachette_api::Result<()> {
 /// use std::time::Duration;
-/// use cache_api::Ttl;
+/// use cachette_api::Ttl;
 ///
-/// let cache = cache_memory::MemoryBackend::new().cache();
+/// let cache = cachette_memory::MemoryBackend::new().cache();
 /// cache.set("greeting", "hello").await?;
 /// assert_eq!(cache.get::<String>("greeting").await?.as_deref(), Some("hello"));
 ///
@@ -129,8 +129,8 @@ impl Cache {
     /// the counters.
     ///
     /// ```
-    /// # fn main() -> cache_api::Result<()> {
-    /// let cache = cache_memory::MemoryBackend::new().cache_builder().with_prefix("wheel_analyzer").build()?;
+    /// # fn main() -> cachette_api::Result<()> {
+    /// let cache = cachette_memory::MemoryBackend::new().cache_builder().with_prefix("wheel_analyzer").build()?;
     /// let sma = cache.namespace("scanner").namespace("sma");
     /// assert_eq!(sma.make_key("AAPL")?, "wheel_analyzer:1:scanner:sma:AAPL");
     /// # Ok(()) }
@@ -144,8 +144,8 @@ impl Cache {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> cache_api::Result<()> {
-    /// let cache = cache_memory::MemoryBackend::new().cache();
+    /// # async fn main() -> cachette_api::Result<()> {
+    /// let cache = cachette_memory::MemoryBackend::new().cache();
     /// let v2 = cache.with_version(2);
     /// v2.set("answer", &42).await?;
     /// assert_eq!(v2.get::<i32>("answer").await?, Some(42));

@@ -20,8 +20,8 @@ impl Cache {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> cache_api::Result<()> {
-    /// let cache = cache_memory::MemoryBackend::new().cache();
+    /// # async fn main() -> cachette_api::Result<()> {
+    /// let cache = cachette_memory::MemoryBackend::new().cache();
     /// cache.set("ticker", "AAPL").await?;
     /// assert_eq!(cache.get::<String>("ticker").await?.as_deref(), Some("AAPL"));
     /// assert_eq!(cache.get::<String>("missing").await?, None);
@@ -94,10 +94,10 @@ impl Cache {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> cache_api::Result<()> {
-    /// use cache_api::{KeyTtl, Ttl};
+    /// # async fn main() -> cachette_api::Result<()> {
+    /// use cachette_api::{KeyTtl, Ttl};
     ///
-    /// let cache = cache_memory::MemoryBackend::new().cache();
+    /// let cache = cachette_memory::MemoryBackend::new().cache();
     /// cache.set_opts("forever", &1, Ttl::Never).await?;
     /// assert_eq!(cache.ttl("forever").await?, KeyTtl::Persistent);
     /// assert_eq!(cache.ttl("missing").await?, KeyTtl::Missing);

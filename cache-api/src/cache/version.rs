@@ -11,8 +11,8 @@ impl Cache {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> cache_api::Result<()> {
-    /// let cache = cache_memory::MemoryBackend::new().cache();
+    /// # async fn main() -> cachette_api::Result<()> {
+    /// let cache = cachette_memory::MemoryBackend::new().cache();
     /// cache.set("answer", &42).await?;
     /// assert_eq!(cache.incr_version("answer").await?, 2);
     /// assert_eq!(cache.get::<i32>("answer").await?, None);

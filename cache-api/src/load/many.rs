@@ -30,10 +30,10 @@ impl Cache {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> cache_api::Result<()> {
+    /// # async fn main() -> cachette_api::Result<()> {
     /// use std::collections::HashMap;
     ///
-    /// let cache = cache_memory::MemoryBackend::new().cache();
+    /// let cache = cachette_memory::MemoryBackend::new().cache();
     /// cache.set("price:AAPL", &189.5).await?;
     /// let results = cache
     ///     .get_or_set_many(&["price:AAPL", "price:MSFT", "price:NOPE"], |missing| async move {

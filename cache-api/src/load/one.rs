@@ -18,8 +18,8 @@ impl Cache {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> cache_api::Result<()> {
-    /// let cache = cache_memory::MemoryBackend::new().cache();
+    /// # async fn main() -> cachette_api::Result<()> {
+    /// let cache = cachette_memory::MemoryBackend::new().cache();
     /// assert_eq!(cache.get_or_set("mode", "fast".to_owned()).await?, "fast");
     /// assert_eq!(cache.get_or_set("mode", "slow".to_owned()).await?, "fast");
     /// # Ok(()) }
@@ -66,8 +66,8 @@ impl Cache {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> cache_api::Result<()> {
-    /// let cache = cache_memory::MemoryBackend::new().cache();
+    /// # async fn main() -> cachette_api::Result<()> {
+    /// let cache = cachette_memory::MemoryBackend::new().cache();
     /// let price: f64 = cache
     ///     .get_or_set_with("price:AAPL", || async { Ok::<_, std::io::Error>(189.5) })
     ///     .await?;

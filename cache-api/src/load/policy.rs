@@ -22,7 +22,7 @@ use crate::Ttl;
 ///
 /// ```
 /// use std::time::Duration;
-/// use cache_api::{FailSafe, Lease, LoadPolicy};
+/// use cachette_api::{FailSafe, Lease, LoadPolicy};
 ///
 /// let policy = LoadPolicy::new()
 ///     .with_ttl(Duration::from_secs(60))                         // fresh for a minute

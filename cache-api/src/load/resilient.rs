@@ -68,11 +68,11 @@ impl Cache {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> cache_api::Result<()> {
+    /// # async fn main() -> cachette_api::Result<()> {
     /// use std::time::Duration;
-    /// use cache_api::{FailSafe, LoadPolicy, Source};
+    /// use cachette_api::{FailSafe, LoadPolicy, Source};
     ///
-    /// let cache = cache_memory::MemoryBackend::new().cache();
+    /// let cache = cachette_memory::MemoryBackend::new().cache();
     /// let policy = LoadPolicy::new()
     ///     .with_ttl(Duration::from_secs(60))
     ///     .with_fail_safe(FailSafe::new(Duration::from_secs(3600), Duration::from_secs(10)));

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use cache_api::{ErrorKind, Result};
+use cachette_api::{ErrorKind, Result};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
@@ -257,10 +257,10 @@ impl ClusterLink {
 /// from that message.
 async fn explain_connect_failure(
     command: &str,
-    err: cache_api::Error,
+    err: cachette_api::Error,
     seeds: &[redis::Client],
     timeouts: Timeouts,
-) -> cache_api::Error {
+) -> cachette_api::Error {
     if err.kind() != ErrorKind::Unavailable {
         return err;
     }

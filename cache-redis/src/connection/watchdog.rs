@@ -12,7 +12,7 @@
 //! connection checked, in the background, with a `PING`; if the `PING` is not answered within
 //! the response timeout either, a new connection is made from the seeds and replaces the old
 //! one. The calls waiting on the old connection then stop waiting: reads run again on the new
-//! one, writes fail at once with [`ErrorKind::Unavailable`](cache_api::ErrorKind::Unavailable)
+//! one, writes fail at once with [`ErrorKind::Unavailable`](cachette_api::ErrorKind::Unavailable)
 //! (they may or may not have been applied). A server that is merely slow answers the `PING`,
 //! and nothing is replaced.
 

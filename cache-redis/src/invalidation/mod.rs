@@ -9,14 +9,16 @@
 //! message published before the server saw it, which is what [`InvalidationEvent::Confirmed`]
 //! promises.
 //!
-//! [`InvalidationEvent::Confirmed`]: cache_api::InvalidationEvent::Confirmed
+//! [`InvalidationEvent::Confirmed`]: cachette_api::InvalidationEvent::Confirmed
 
 mod stream;
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use cache_api::{async_trait, redact_url, Bytes, Error, InvalidationChannel, Result, Subscription};
+use cachette_api::{
+    async_trait, redact_url, Bytes, Error, InvalidationChannel, Result, Subscription,
+};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::connection::bounded;
@@ -38,9 +40,9 @@ pub const DEFAULT_INVALIDATION_TIMEOUT: Duration = Duration::from_secs(1);
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> cache_api::Result<()> {
-/// use cache_api::InvalidationChannel;
-/// use cache_redis::RedisInvalidation;
+/// # async fn main() -> cachette_api::Result<()> {
+/// use cachette_api::InvalidationChannel;
+/// use cachette_redis::RedisInvalidation;
 ///
 /// let channel = RedisInvalidation::connect("redis://127.0.0.1:6379", "myapp:invalidation").await?;
 /// channel.publish("hello".into()).await?;
@@ -100,10 +102,10 @@ impl RedisInvalidationBuilder {
     /// Checks the configuration and connects the publishing connection.
     ///
     /// # Errors
-    /// - [`ErrorKind::Config`](cache_api::ErrorKind::Config): an empty channel name, a zero timeout, a URL that does not
+    /// - [`ErrorKind::Config`](cachette_api::ErrorKind::Config): an empty channel name, a zero timeout, a URL that does not
     ///   parse (or names a cluster), a refused password.
-    /// - [`ErrorKind::Unavailable`](cache_api::ErrorKind::Unavailable) or
-    ///   [`ErrorKind::Timeout`](cache_api::ErrorKind::Timeout): the server cannot be reached
+    /// - [`ErrorKind::Unavailable`](cachette_api::ErrorKind::Unavailable) or
+    ///   [`ErrorKind::Timeout`](cachette_api::ErrorKind::Timeout): the server cannot be reached
     ///   within the timeout.
     pub async fn build(self) -> Result<RedisInvalidation> {
         let config = |message: &str| Err(error::config(message).with_operation("connect"));

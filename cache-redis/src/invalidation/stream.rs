@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use cache_api::{async_trait, Bytes, Error, InvalidationEvent, InvalidationStream, Result};
+use cachette_api::{async_trait, Bytes, Error, InvalidationEvent, InvalidationStream, Result};
 use futures::{FutureExt, StreamExt};
 use redis::aio::{PubSub, PubSubSink, PubSubStream};
 use tokio::time::{Interval, MissedTickBehavior};

@@ -16,7 +16,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_api::{async_trait, Error, ErrorKind, Result};
+use cachette_api::{async_trait, Error, ErrorKind, Result};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
 use redis::{Cmd, Pipeline, RedisError, RedisResult, Value};

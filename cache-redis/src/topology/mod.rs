@@ -18,7 +18,7 @@ pub(crate) use cluster::{MAX_RETRY_WAIT_MS, MIN_RETRY_WAIT_MS, RETRIES};
 use std::fmt;
 use std::sync::Arc;
 
-use cache_api::{async_trait, Bytes, ErrorKind, Expiry, Result};
+use cachette_api::{async_trait, Bytes, ErrorKind, Expiry, Result};
 use redis::cluster_routing::Slot;
 use redis::{Cmd, FromRedisValue, Pipeline, RedisResult, Value};
 

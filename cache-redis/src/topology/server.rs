@@ -7,7 +7,7 @@
 use std::fmt;
 use std::sync::{PoisonError, RwLock};
 
-use cache_api::{async_trait, Result};
+use cachette_api::{async_trait, Result};
 use redis::aio::ConnectionManager;
 use redis::{Cmd, Pipeline, Value};
 

@@ -1,6 +1,6 @@
 //! Atomicity under concurrent tasks.
 
-use cache_api::Result;
+use cachette_api::Result;
 
 use crate::Harness;
 
@@ -15,7 +15,7 @@ pub async fn concurrent_incr_is_exact(h: &Harness) -> Result<()> {
             for _ in 0..1_000 {
                 cache.incr("counter", 1).await?;
             }
-            Ok::<_, cache_api::Error>(())
+            Ok::<_, cachette_api::Error>(())
         }));
     }
     for task in tasks {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cache_api::{ErrorKind, Result};
+use cachette_api::{ErrorKind, Result};
 
 use crate::{expect_kind, Harness};
 
@@ -74,9 +74,14 @@ pub async fn incr_keeps_expiry(h: &Harness) -> Result<()> {
         remaining.is_some_and(|d| d > Duration::from_secs(90) && d <= Duration::from_secs(100)),
         "remaining {remaining:?}"
     );
-    cache.set_opts("forever", &1, cache_api::Ttl::Never).await?;
+    cache
+        .set_opts("forever", &1, cachette_api::Ttl::Never)
+        .await?;
     cache.incr("forever", 1).await?;
-    assert_eq!(cache.ttl("forever").await?, cache_api::KeyTtl::Persistent);
+    assert_eq!(
+        cache.ttl("forever").await?,
+        cachette_api::KeyTtl::Persistent
+    );
     cache.set_opts("short", &1, super::SHORT).await?;
     cache.incr("short", 1).await?;
     super::sleep_past_short().await;

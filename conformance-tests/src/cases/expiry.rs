@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cache_api::{KeyTtl, Result, Ttl};
+use cachette_api::{KeyTtl, Result, Ttl};
 
 use super::{sleep_past_short, SHORT};
 use crate::Harness;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use cache_api::{Bytes, Expiry, LoadPolicy, Result};
+use cachette_api::{Bytes, Expiry, LoadPolicy, Result};
 
 use crate::Harness;
 
@@ -39,7 +39,7 @@ pub async fn add_or_get_is_first_writer_wins(h: &Harness) -> Result<()> {
         .set(
             &short,
             Bytes::from_static(b"old"),
-            cache_api::SetOptions::new(Expiry::After(super::SHORT)),
+            cachette_api::SetOptions::new(Expiry::After(super::SHORT)),
         )
         .await?;
     super::sleep_past_short().await;
@@ -50,7 +50,7 @@ pub async fn add_or_get_is_first_writer_wins(h: &Harness) -> Result<()> {
         None
     );
     assert_eq!(backend.get(&short).await?, Some(second));
-    assert_eq!(backend.ttl(&short).await?, cache_api::KeyTtl::Persistent);
+    assert_eq!(backend.ttl(&short).await?, cachette_api::KeyTtl::Persistent);
     Ok(())
 }
 
@@ -61,7 +61,7 @@ pub async fn get_with_expiry_answers_the_remaining_life(h: &Harness) -> Result<(
     let cache = h.cache();
     let backend = h.backend();
     cache
-        .set_opts("forever", "a", cache_api::Ttl::Never)
+        .set_opts("forever", "a", cachette_api::Ttl::Never)
         .await?;
     cache
         .set_opts("minute", "b", Duration::from_secs(60))
@@ -107,7 +107,7 @@ pub async fn get_or_set_with_racing_writer_wins(h: &Harness) -> Result<()> {
     let value = a
         .get_or_set_with("k", || async {
             b.set("k", "winner").await?;
-            Ok::<_, cache_api::Error>("mine".to_owned())
+            Ok::<_, cachette_api::Error>("mine".to_owned())
         })
         .await?;
     assert_eq!(value, "winner");
@@ -125,7 +125,7 @@ pub async fn every_loader_lets_a_racing_writer_win(h: &Harness) -> Result<()> {
     let loaded = a
         .get_or_set_with_policy("p", &LoadPolicy::new(), move || async move {
             racer.set("p", "winner").await?;
-            Ok::<_, cache_api::Error>("mine".to_owned())
+            Ok::<_, cachette_api::Error>("mine".to_owned())
         })
         .await?;
     assert_eq!(loaded.value, "winner");
@@ -138,7 +138,7 @@ pub async fn every_loader_lets_a_racing_writer_win(h: &Harness) -> Result<()> {
                 b.set("m1", "winner").await?;
                 let values: HashMap<String, String> =
                     keys.into_iter().map(|k| (k, "mine".to_owned())).collect();
-                Ok::<_, cache_api::Error>(values)
+                Ok::<_, cachette_api::Error>(values)
             }
         })
         .await?;

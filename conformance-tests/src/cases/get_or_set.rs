@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_api::{ErrorKind, Result, Ttl};
+use cachette_api::{ErrorKind, Result, Ttl};
 
 use crate::{expect_kind, Harness};
 

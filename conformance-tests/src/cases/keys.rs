@@ -1,6 +1,6 @@
 //! Key validation, the same on every backend.
 
-use cache_api::{ErrorKind, KeyPolicy, Result};
+use cachette_api::{ErrorKind, KeyPolicy, Result};
 
 use crate::{expect_kind, Harness};
 

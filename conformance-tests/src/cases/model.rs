@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use cache_api::{ErrorKind, Result, Ttl};
+use cachette_api::{ErrorKind, Result, Ttl};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
@@ -75,7 +75,7 @@ pub async fn model_based_random_operations(h: &Harness) -> Result<()> {
     for round in 0..24 {
         let ops = strategy
             .new_tree(&mut runner)
-            .map_err(|e| cache_api::Error::new(ErrorKind::Backend, e.to_string()))?
+            .map_err(|e| cachette_api::Error::new(ErrorKind::Backend, e.to_string()))?
             .current();
         let cache = h
             .builder()

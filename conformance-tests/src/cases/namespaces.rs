@@ -1,6 +1,6 @@
 //! Namespaces, clear, and counters.
 
-use cache_api::{Cache, Result};
+use cachette_api::{Cache, Result};
 
 use crate::Harness;
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use cache_api::{Bytes, ErrorKind, Expiry, Result, SetMode, SetOptions, Ttl};
+use cachette_api::{Bytes, ErrorKind, Expiry, Result, SetMode, SetOptions, Ttl};
 
 use crate::{expect_kind, Harness};
 

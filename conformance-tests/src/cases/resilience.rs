@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cache_api::{ErrorKind, FailSafe, Lease, LoadPolicy, OnUndecodable, Result, Source};
+use cachette_api::{ErrorKind, FailSafe, Lease, LoadPolicy, OnUndecodable, Result, Source};
 
 use crate::{expect_kind, Harness};
 

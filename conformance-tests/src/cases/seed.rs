@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cache_api::{KeyTtl, Result, Ttl};
+use cachette_api::{KeyTtl, Result, Ttl};
 use serde::{Deserialize, Serialize};
 
 use crate::Harness;
@@ -76,7 +76,7 @@ pub async fn cache_ttl_constants_defined(h: &Harness) -> Result<()> {
 /// Keys are composed as `prefix:version:key` with the seed's names, as read at the raw
 /// backend level.
 pub async fn cache_key_prefix_constants_defined(h: &Harness) -> Result<()> {
-    let cache = cache_api::Cache::builder(h.backend().clone())
+    let cache = cachette_api::Cache::builder(h.backend().clone())
         .with_prefix("wheel_analyzer")
         .with_version(1)
         .build()?;
@@ -221,7 +221,7 @@ pub async fn cache_handles_complex_types(h: &Harness) -> Result<()> {
 /// `clear` removes every key of the cache, and only those.
 pub async fn cache_clear(h: &Harness) -> Result<()> {
     let cache = h.cache();
-    let other = cache_api::Cache::builder(h.backend().clone())
+    let other = cachette_api::Cache::builder(h.backend().clone())
         .with_prefix(h.other_prefix("other"))
         .build()?;
     other.set("test:cache:clear1", "survives").await?;

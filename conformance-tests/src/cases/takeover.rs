@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_api::{ErrorKind, Lease, LoadPolicy, Result};
+use cachette_api::{ErrorKind, Lease, LoadPolicy, Result};
 use tokio::sync::oneshot;
 
 use crate::Harness;
@@ -15,7 +15,10 @@ use crate::Harness;
 const BOUND: Duration = Duration::from_secs(10);
 
 /// Starts a `get_or_set_with` of `key` whose loader never returns, and waits until it runs.
-async fn stuck_leader(cache: &cache_api::Cache, key: &'static str) -> tokio::task::JoinHandle<()> {
+async fn stuck_leader(
+    cache: &cachette_api::Cache,
+    key: &'static str,
+) -> tokio::task::JoinHandle<()> {
     let (started, running) = oneshot::channel();
     let cache = cache.clone();
     let task = tokio::spawn(async move {

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use cache_api::{ErrorKind, Result};
+use cachette_api::{ErrorKind, Result};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::{expect_kind, Harness};
@@ -186,10 +186,10 @@ pub async fn wrong_type_is_decode_error_naming_key(h: &Harness) -> Result<()> {
     h.backend()
         .set(
             &raw,
-            cache_api::Bytes::from_static(b"\xc1\xff\x00junk"),
-            cache_api::SetOptions::new(cache_api::Expiry::After(std::time::Duration::from_secs(
-                60,
-            ))),
+            cachette_api::Bytes::from_static(b"\xc1\xff\x00junk"),
+            cachette_api::SetOptions::new(cachette_api::Expiry::After(
+                std::time::Duration::from_secs(60),
+            )),
         )
         .await?;
     let err = expect_kind(cache.get::<String>("garbage").await, ErrorKind::Decode);

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cache_api::{ErrorKind, KeyTtl, Result};
+use cachette_api::{ErrorKind, KeyTtl, Result};
 
 use crate::{expect_kind, Harness};
 
@@ -81,7 +81,9 @@ pub async fn incr_version_moves_value_and_ttl(h: &Harness) -> Result<()> {
     );
     assert_eq!(cache.with_version(3).incr_version("answer").await?, 4);
     assert_eq!(cache.with_version(4).get::<i32>("answer").await?, Some(42));
-    cache.set_opts("forever", &1, cache_api::Ttl::Never).await?;
+    cache
+        .set_opts("forever", &1, cachette_api::Ttl::Never)
+        .await?;
     cache.incr_version("forever").await?;
     assert_eq!(
         cache.with_version(3).ttl("forever").await?,

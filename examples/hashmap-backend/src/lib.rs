@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use cache_api::{
+use cachette_api::{
     async_trait, parse_stored_integer, Bytes, CacheBackend, Error, ErrorKind, Expiry, KeyTtl,
     Result, SetMode, SetOptions,
 };
