@@ -27,7 +27,10 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
     let mut packed = Vec::with_capacity(hint.clamp(16, MAX_HINT));
     rmp_serde::encode::write_named(&mut packed, value)
         .map_err(|e| Error::new(ErrorKind::Encode, e.to_string()))?;
-    LAST_ENCODED_LEN.store(packed.len(), Ordering::Relaxed);
+    if packed.len() != hint {
+        // Written only when it changes: a steady size leaves the cache line shared.
+        LAST_ENCODED_LEN.store(packed.len(), Ordering::Relaxed);
+    }
     if let Some(text) = integer_as_ascii(&packed) {
         return Ok(Bytes::from(text));
     }
