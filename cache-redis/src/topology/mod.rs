@@ -51,6 +51,25 @@ pub(crate) struct Part {
     pub(crate) slot: Slot,
 }
 
+/// One `name key…` command per group of `keys` (the groups that [`Topology::group`]
+/// made: keys one node holds), each a chain of its own.
+fn per_group(name: &'static str, keys: &[&[u8]], groups: &[Vec<usize>]) -> Vec<Vec<Part>> {
+    groups
+        .iter()
+        .map(|indices| {
+            let mut cmd = redis::cmd(name);
+            let mut first: &[u8] = &[];
+            for key in indices.iter().filter_map(|&i| keys.get(i)) {
+                if first.is_empty() {
+                    first = key;
+                }
+                cmd.arg(*key);
+            }
+            vec![Part::new(cmd, first)]
+        })
+        .collect()
+}
+
 impl Part {
     fn new(cmd: Cmd, first_key: &[u8]) -> Part {
         Part {
@@ -293,20 +312,7 @@ impl Driver {
         }
         let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
         let groups = self.topology.group(&refs);
-        let chains = groups
-            .iter()
-            .map(|indices| {
-                let mut cmd = redis::cmd("MGET");
-                let mut first: &[u8] = &[];
-                for key in indices.iter().filter_map(|&i| refs.get(i)) {
-                    if first.is_empty() {
-                        first = key;
-                    }
-                    cmd.arg(*key);
-                }
-                vec![Part::new(cmd, first)]
-            })
-            .collect();
+        let chains = per_group("MGET", &refs, &groups);
         let answers = flatten(
             self.topology
                 .batch("MGET", OnReplace::Retry, chains)
@@ -441,22 +447,7 @@ impl Driver {
             return Ok(0);
         }
         let refs: Vec<&[u8]> = keys.iter().map(AsRef::as_ref).collect();
-        let chains = self
-            .topology
-            .group(&refs)
-            .into_iter()
-            .map(|indices| {
-                let mut cmd = redis::cmd("UNLINK");
-                let mut first: &[u8] = &[];
-                for key in indices.iter().filter_map(|&i| refs.get(i)) {
-                    if first.is_empty() {
-                        first = key;
-                    }
-                    cmd.arg(*key);
-                }
-                vec![Part::new(cmd, first)]
-            })
-            .collect();
+        let chains = per_group("UNLINK", &refs, &self.topology.group(&refs));
         let answers = flatten(
             self.topology
                 .batch("UNLINK", OnReplace::Fail, chains)
