@@ -130,18 +130,7 @@ async fn command_calls(conn: &mut redis::aio::MultiplexedConnection) -> HashMap<
         .query_async(conn)
         .await
         .unwrap();
-    info.lines()
-        .filter_map(|line| {
-            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            let calls = stats
-                .strip_prefix("calls=")?
-                .split(',')
-                .next()?
-                .parse()
-                .ok()?;
-            Some((name.to_owned(), calls))
-        })
-        .collect()
+    cache_test_support::command_calls(&info)
 }
 
 async fn reset_stats(conn: &mut redis::aio::MultiplexedConnection) {

@@ -626,3 +626,20 @@ mod tests {
         assert_eq!(shared_redis_url(), shared_redis_url());
     }
 }
+
+/// The calls per command in the text of `INFO commandstats`: `cmdstat_get:calls=3,…` gives
+/// `("get", 3)`. Tests count round trips with it.
+pub fn command_calls(info: &str) -> std::collections::HashMap<String, u64> {
+    info.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = stats
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}

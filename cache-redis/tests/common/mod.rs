@@ -43,17 +43,8 @@ pub(crate) async fn raw_cmd<T: redis::FromRedisValue>(
 /// connection that reads them.
 pub(crate) async fn command_calls(conn: &mut MultiplexedConnection) -> HashMap<String, u64> {
     let info: String = raw_cmd(conn, &["INFO", "commandstats"]).await;
-    info.lines()
-        .filter_map(|line| {
-            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            let calls = stats
-                .strip_prefix("calls=")?
-                .split(',')
-                .next()?
-                .parse()
-                .ok()?;
-            Some((name.to_owned(), calls))
-        })
+    cache_test_support::command_calls(&info)
+        .into_iter()
         .filter(|(name, _)| !name.starts_with("info") && !name.starts_with("config"))
         .collect()
 }
