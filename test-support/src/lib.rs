@@ -582,6 +582,23 @@ fn make_certificates(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The calls per command in the text of `INFO commandstats`: `cmdstat_get:calls=3,…` gives
+/// `("get", 3)`. Tests count round trips with it.
+pub fn command_calls(info: &str) -> std::collections::HashMap<String, u64> {
+    info.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = stats
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -625,21 +642,4 @@ mod tests {
     fn shared_server_is_started_once() {
         assert_eq!(shared_redis_url(), shared_redis_url());
     }
-}
-
-/// The calls per command in the text of `INFO commandstats`: `cmdstat_get:calls=3,…` gives
-/// `("get", 3)`. Tests count round trips with it.
-pub fn command_calls(info: &str) -> std::collections::HashMap<String, u64> {
-    info.lines()
-        .filter_map(|line| {
-            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            let calls = stats
-                .strip_prefix("calls=")?
-                .split(',')
-                .next()?
-                .parse()
-                .ok()?;
-            Some((name.to_owned(), calls))
-        })
-        .collect()
 }
