@@ -49,7 +49,7 @@ async fn no_such_database_is_config() {
 }
 
 #[tokio::test]
-async fn a_server_that_is_not_redis_is_config_or_unavailable_with_a_hint() {
+async fn a_server_that_is_not_redis_is_config_with_a_hint() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
