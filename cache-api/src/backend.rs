@@ -124,6 +124,43 @@ pub trait CacheBackend: Debug + Send + Sync + 'static {
         ))
     }
 
+    /// [`add_or_get`](CacheBackend::add_or_get) for many entries at once: each entry is
+    /// written only if its key is absent or expired, and otherwise answers the value its key
+    /// holds. This is how `get_or_set_many` stores what its loader returned (Redis: one
+    /// pipeline of `SET … NX GET` per group of keys, one round trip on a single server).
+    ///
+    /// # Behavior
+    /// - Returns one slot per entry, in the order given: `Ok(None)` when the entry was
+    ///   written, `Ok(Some(current))` when its key held a value (which is unchanged), or the
+    ///   error of that entry alone (a refusal by the server).
+    /// - Entries are applied in order: an entry whose key came earlier in `entries` finds the
+    ///   earlier entry's value.
+    /// - The whole call fails only when the backend cannot answer
+    ///   ([`Unavailable`](crate::ErrorKind::Unavailable), [`Timeout`](crate::ErrorKind::Timeout)).
+    ///
+    /// The default implementation calls `add_or_get` once per entry, in order.
+    async fn add_or_get_many(
+        &self,
+        entries: &[(String, Bytes)],
+        expiry: Expiry,
+    ) -> Result<Vec<Result<Option<Bytes>>>> {
+        let mut out = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            match self.add_or_get(key, value.clone(), expiry).await {
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        crate::ErrorKind::Unavailable | crate::ErrorKind::Timeout
+                    ) =>
+                {
+                    return Err(err)
+                }
+                slot => out.push(slot),
+            }
+        }
+        Ok(out)
+    }
+
     /// Reads one key with its remaining life, so that a tier above can cache it for no longer
     /// than this backend will.
     ///
@@ -253,6 +290,9 @@ macro_rules! forward_backend {
             }
             async fn add_or_get(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<Option<Bytes>> {
                 (**self).add_or_get(key, value, expiry).await
+            }
+            async fn add_or_get_many(&self, entries: &[(String, Bytes)], expiry: Expiry) -> Result<Vec<Result<Option<Bytes>>>> {
+                (**self).add_or_get_many(entries, expiry).await
             }
             async fn get_with_expiry(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
                 (**self).get_with_expiry(key).await

@@ -105,6 +105,19 @@ impl CacheBackend for RedisBackend {
             .await
     }
 
+    /// One pipeline of `SET … NX GET` per hash slot (one round trip on a single server).
+    async fn add_or_get_many(
+        &self,
+        entries: &[(String, Bytes)],
+        expiry: Expiry,
+    ) -> Result<Vec<Result<Option<Bytes>>>> {
+        self.inner
+            .driver()
+            .await?
+            .add_or_get_many(entries, px(expiry))
+            .await
+    }
+
     /// One script call (`GET` and `PTTL`, atomically).
     async fn get_with_expiry(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
         self.inner.driver().await?.get_with_expiry(key).await
@@ -188,7 +201,7 @@ impl CacheBackend for RedisBackend {
     async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
         let driver = self.inner.driver().await?;
         let delta = delta.to_string();
-        let (status, detail): (i64, Vec<u8>) = driver
+        let reply: redis::Value = driver
             .script(
                 &driver.scripts.incr,
                 OnReplace::Fail,
@@ -196,6 +209,12 @@ impl CacheBackend for RedisBackend {
                 &[delta.as_bytes()],
             )
             .await?;
+        // The common case: the new value, as an integer reply.
+        if let redis::Value::Int(value) = reply {
+            return Ok(value);
+        }
+        let (status, detail): (i64, Vec<u8>) =
+            redis::from_redis_value(reply).map_err(|e| error::unexpected("incr", e))?;
         let fail = |kind, message: &str| Err(Error::new(kind, message).with_backend(BACKEND));
         match status {
             0 => std::str::from_utf8(&detail)

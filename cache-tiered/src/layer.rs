@@ -425,6 +425,49 @@ impl Inner {
         result
     }
 
+    async fn add_or_get_many(
+        &self,
+        entries: Vec<(String, Bytes)>,
+        expiry: Expiry,
+    ) -> Result<Vec<Result<Option<Bytes>>>> {
+        let before: Vec<Stamp> = entries
+            .iter()
+            .map(|(key, _)| self.coherence().stamp(key))
+            .collect();
+        let since = Instant::now();
+        let result = self.l2.add_or_get_many(&entries, expiry).await;
+        match &result {
+            Ok(slots) => {
+                let mut changed = Vec::new();
+                let mut unknown = Vec::new();
+                for (((key, value), before), slot) in entries.iter().zip(before).zip(slots) {
+                    match slot {
+                        Ok(None) => {
+                            self.written(key, value, expiry, before, since).await;
+                            changed.push(key.clone());
+                        }
+                        // The key held a value: nothing changed.
+                        Ok(Some(_)) => {}
+                        Err(err) if is_ambiguous(err) => unknown.push(key.clone()),
+                        Err(_) => {}
+                    }
+                }
+                if !unknown.is_empty() {
+                    self.evict(&unknown).await;
+                    changed.extend(unknown);
+                }
+                if !changed.is_empty() {
+                    self.publish(Invalidation::Keys(changed)).await;
+                }
+            }
+            Err(_) => {
+                let keys = entries.into_iter().map(|(key, _)| key).collect();
+                self.after_change(keys, &result, |_| true).await;
+            }
+        }
+        result
+    }
+
     async fn set_many(&self, entries: Vec<(String, Bytes)>, expiry: Expiry) -> Result<Vec<usize>> {
         if entries.is_empty() {
             return self.l2.set_many(&entries, expiry).await;
@@ -585,6 +628,19 @@ impl CacheBackend for TieredLayer {
         let key = key.to_owned();
         self.change("set", async move { inner.set(key, value, options).await })
             .await
+    }
+
+    async fn add_or_get_many(
+        &self,
+        entries: &[(String, Bytes)],
+        expiry: Expiry,
+    ) -> Result<Vec<Result<Option<Bytes>>>> {
+        let inner = self.inner.clone();
+        let entries = entries.to_vec();
+        self.change("add_or_get_many", async move {
+            inner.add_or_get_many(entries, expiry).await
+        })
+        .await
     }
 
     async fn set_many(&self, entries: &[(String, Bytes)], expiry: Expiry) -> Result<Vec<usize>> {

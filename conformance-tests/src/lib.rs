@@ -134,6 +134,7 @@ macro_rules! conformance_suite {
             get_or_set_many_joins_running_loads_and_reports_failures,
             // First writer wins; followers take over.
             add_or_get_is_first_writer_wins,
+            add_or_get_many_is_first_writer_wins_per_entry,
             get_with_expiry_answers_the_remaining_life,
             get_or_set_with_racing_writer_wins,
             every_loader_lets_a_racing_writer_win,

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use futures_util::future::join_all;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -208,21 +207,38 @@ impl Cache {
             }
         };
         let lifetime = self.lifetime(options.ttl);
-        let stores = leaders.into_iter().map(|(i, leader)| {
-            let key = call.about(keys[i].as_ref());
-            let value = values.remove(keys[i].as_ref());
-            async move {
-                let produced = match value {
-                    Some(value) => key.produce(&composed[i], value, lifetime).await,
-                    None => Err(key.fail(Error::new(
+        let mut outcomes: Vec<(usize, Leader, Slot<Produced<T>>)> = Vec::new();
+        let mut entries = Vec::new();
+        for (i, leader) in leaders {
+            let key = keys[i].as_ref();
+            match values.remove(key) {
+                Some(value) => {
+                    entries.push((key, composed[i].clone(), value));
+                    outcomes.push((i, leader, None));
+                }
+                None => {
+                    let err = call.about(key).fail(Error::new(
                         ErrorKind::NotFound,
                         "the loader returned no value for this key",
-                    ))),
-                };
+                    ));
+                    outcomes.push((i, leader, Some(Err(err))));
+                }
+            }
+        }
+        // One backend call stores every loaded value (one pipeline on Redis).
+        let mut stored = call.produce_many(entries, lifetime).await.into_iter();
+        outcomes
+            .into_iter()
+            .map(|(i, leader, outcome)| {
+                let produced = outcome.or_else(|| stored.next()).unwrap_or_else(|| {
+                    Err(call.about(keys[i].as_ref()).fail(Error::new(
+                        ErrorKind::Backend,
+                        "the store of this key ended without an outcome",
+                    )))
+                });
                 leader.hand_over(&produced);
                 (i, produced)
-            }
-        });
-        join_all(stores).await
+            })
+            .collect()
     }
 }

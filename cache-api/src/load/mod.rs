@@ -48,7 +48,7 @@ pub(crate) fn hard_timeout_error(hard: Duration) -> Error {
 /// it), `None` when another writer won, and the bytes its followers get.
 pub(crate) type Produced<T> = (Option<T>, Bytes);
 
-impl Call<'_> {
+impl<'a> Call<'a> {
     /// Encodes a loaded value and stores it unless another writer stored one first.
     pub(crate) async fn produce<T: Serialize>(
         &self,
@@ -70,6 +70,79 @@ impl Call<'_> {
         match produced {
             (Some(value), _) => Ok(value),
             (None, bytes) => self.decode(&bytes),
+        }
+    }
+
+    /// Encodes loaded values and stores each unless another writer stored one first, all in
+    /// one backend call ([`add_or_get_many`](crate::CacheBackend::add_or_get_many)); one
+    /// outcome per entry, in order. Each entry is the caller's key (for errors), the composed
+    /// key and the value.
+    pub(crate) async fn produce_many<T: Serialize>(
+        self,
+        entries: Vec<(&'a str, String, T)>,
+        lifetime: Lifetime,
+    ) -> Vec<Result<Produced<T>>> {
+        let mut outcomes: Vec<Option<Result<Produced<T>>>> = Vec::with_capacity(entries.len());
+        let mut encoded = Vec::with_capacity(entries.len());
+        let mut pending = Vec::with_capacity(entries.len());
+        for (i, (key, composed, value)) in entries.into_iter().enumerate() {
+            match self.about(key).encode(&value) {
+                Ok(bytes) => {
+                    encoded.push((composed, bytes));
+                    pending.push((i, key, value));
+                    outcomes.push(None);
+                }
+                Err(err) => outcomes.push(Some(Err(err))),
+            }
+        }
+        let stored = self.store_first_many(&encoded, lifetime).await;
+        for (((i, key, value), (_, bytes)), slot) in pending.into_iter().zip(encoded).zip(stored) {
+            let outcome = match slot {
+                Ok(None) => Ok((Some(value), bytes)),
+                Ok(Some(winner)) => Ok((None, winner)),
+                Err(err) => Err(self.about(key).fail(err)),
+            };
+            if let Some(place) = outcomes.get_mut(i) {
+                *place = Some(outcome);
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|outcome| {
+                outcome.unwrap_or_else(|| {
+                    Err(self.fail(Error::new(
+                        ErrorKind::Backend,
+                        "the backend answered fewer entries than it was given",
+                    )))
+                })
+            })
+            .collect()
+    }
+
+    /// [`store_first`](Call::store_first) for many entries in one backend call; one answer
+    /// per entry, in order.
+    async fn store_first_many(
+        &self,
+        entries: &[(String, Bytes)],
+        lifetime: Lifetime,
+    ) -> Vec<Result<Option<Bytes>>> {
+        let Lifetime::Keep(expiry) = lifetime else {
+            return entries.iter().map(|_| Ok(None)).collect();
+        };
+        if entries.is_empty() {
+            return Vec::new();
+        }
+        let backend = self.cache.backend();
+        let stored = async { backend.add_or_get_many(entries, expiry).await.map(Some) };
+        match self.run_or(entries.len(), stored, || None).await {
+            Ok(Some(slots)) => {
+                let written = slots.iter().filter(|s| matches!(s, Ok(None))).count();
+                self.cache.counters().set(written as u64);
+                slots
+            }
+            // Fail-open: not stored, not contested.
+            Ok(None) => entries.iter().map(|_| Ok(None)).collect(),
+            Err(err) => entries.iter().map(|_| Err(err.clone())).collect(),
         }
     }
 

@@ -1,6 +1,7 @@
 -- Adds ARGV[1] to the integer stored at KEYS[1], keeping the key's TTL, and answers
+-- the new value as an integer reply when it is within 2^53 of zero (the common case), or
 -- {status, detail}:
---   {0, new value}  done
+--   {0, new value}  done, the value as text (past 2^53, where Lua numbers are inexact)
 --   {1, ''}         the key is missing or expired (it is not created)
 --   {2, ''}         the value is not an ASCII decimal integer
 --   {3, ''}         the value, or the result, is past the range of a signed 64-bit integer
@@ -30,7 +31,7 @@ local fast = redis.pcall('INCRBY', key, ARGV[1])
 if type(fast) == 'number' then
   -- Lua numbers are doubles: past 2^53 read the exact text back.
   if fast < 9007199254740992 and fast > -9007199254740992 then
-    return {0, string.format('%d', fast)}
+    return fast
   end
   return {0, redis.call('GET', key)}
 end

@@ -384,6 +384,60 @@ impl Driver {
         entries: &[(String, Bytes)],
         px: Option<u64>,
     ) -> Result<Vec<usize>> {
+        let answers = self.set_each("SET", entries, px, &[]).await?;
+        let mut failed = Vec::new();
+        for (i, answer) in answers.into_iter().enumerate() {
+            match answer {
+                Ok(Value::Okay) => {}
+                Ok(reply) => {
+                    tracing::debug!(
+                        backend = BACKEND,
+                        index = i,
+                        ?reply,
+                        "SET in set_many failed"
+                    );
+                    failed.push(i);
+                }
+                Err(err) => {
+                    tracing::debug!(backend = BACKEND, index = i, %err, "SET in set_many failed");
+                    failed.push(i);
+                }
+            }
+        }
+        Ok(failed)
+    }
+
+    /// `add_or_get_many`: one `SET … NX GET` per entry, sent like `set_many`'s; per entry,
+    /// `None` when it was written, the value held when its key had one, or the refusal.
+    pub(crate) async fn add_or_get_many(
+        &self,
+        entries: &[(String, Bytes)],
+        px: Option<u64>,
+    ) -> Result<Vec<Result<Option<Bytes>>>> {
+        let answers = self
+            .set_each("SET NX GET", entries, px, &["NX", "GET"])
+            .await?;
+        Ok(answers
+            .into_iter()
+            .map(|answer| match answer? {
+                Value::Nil => Ok(None),
+                Value::BulkString(held) => Ok(Some(Bytes::from(held))),
+                other => Err(error::unexpected("SET NX GET", format!("{other:?}"))),
+            })
+            .collect())
+    }
+
+    /// One `SET key value [PX ms] flags…` per entry, chained by key (so that the entries of
+    /// one key run in the caller's order, and the last wins), all chains in one batch. Answers
+    /// one reply per entry, in the caller's order: a refusal by the server is that entry's
+    /// answer; the network failing fails the call.
+    async fn set_each(
+        &self,
+        command: &'static str,
+        entries: &[(String, Bytes)],
+        px: Option<u64>,
+        flags: &[&str],
+    ) -> Result<Vec<Result<Value>>> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
@@ -397,16 +451,19 @@ impl Driver {
                 if let Some(ms) = px {
                     cmd.arg("PX").arg(ms);
                 }
+                for flag in flags {
+                    cmd.arg(*flag);
+                }
                 chain.push(Part::new(cmd, key.as_bytes()));
             }
             chains.push(chain);
         }
-        let answers = self.batch("SET", OnReplace::Fail, chains).await?;
-        let mut failed = Vec::new();
+        let answers = self.batch(command, OnReplace::Fail, chains).await?;
+        let mut replies: Vec<Option<Result<Value>>> = (0..entries.len()).map(|_| None).collect();
         for (indices, chain_answers) in groups.into_iter().zip(answers) {
             if chain_answers.len() != indices.len() {
                 return Err(error::unexpected(
-                    "SET",
+                    command,
                     format!(
                         "{} answers for {} entries",
                         chain_answers.len(),
@@ -415,30 +472,21 @@ impl Driver {
                 ));
             }
             for (i, answer) in indices.into_iter().zip(chain_answers) {
-                match answer {
-                    Ok(Value::Okay) => {}
-                    Ok(reply) => {
-                        tracing::debug!(
-                            backend = BACKEND,
-                            index = i,
-                            ?reply,
-                            "SET in set_many failed"
-                        );
-                        failed.push(i);
+                let reply = answer.map_err(|e| error::from_redis(command, e));
+                if let Err(err) = &reply {
+                    if matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) {
+                        return Err(err.clone());
                     }
-                    Err(e) => {
-                        let err = error::from_redis("SET", e);
-                        if matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) {
-                            return Err(err);
-                        }
-                        tracing::debug!(backend = BACKEND, index = i, %err, "SET in set_many failed");
-                        failed.push(i);
-                    }
+                }
+                if let Some(slot) = replies.get_mut(i) {
+                    *slot = Some(reply);
                 }
             }
         }
-        failed.sort_unstable();
-        Ok(failed)
+        replies
+            .into_iter()
+            .map(|reply| reply.ok_or_else(|| error::unexpected(command, "an entry has no answer")))
+            .collect()
     }
 
     /// `delete_many`: one `UNLINK` per group; answers how many keys existed.

@@ -54,6 +54,66 @@ pub async fn add_or_get_is_first_writer_wins(h: &Harness) -> Result<()> {
     Ok(())
 }
 
+/// `add_or_get_many` is `add_or_get` per entry, in order: an absent or expired key is
+/// written (`None`), a present one keeps its value and expiry and answers it, and a key given
+/// twice finds its first entry's value.
+pub async fn add_or_get_many_is_first_writer_wins_per_entry(h: &Harness) -> Result<()> {
+    let cache = h.cache();
+    let backend = h.backend();
+    let absent = cache.make_key("absent")?;
+    let held = cache.make_key("held")?;
+    let expired = cache.make_key("expired")?;
+    let set = |expiry| cachette_api::SetOptions::new(expiry);
+    backend
+        .set(&held, Bytes::from_static(b"held"), set(Expiry::Never))
+        .await?;
+    backend
+        .set(
+            &expired,
+            Bytes::from_static(b"old"),
+            set(Expiry::After(super::SHORT)),
+        )
+        .await?;
+    super::sleep_past_short().await;
+    let entries = vec![
+        (absent.clone(), Bytes::from_static(b"one")),
+        (held.clone(), Bytes::from_static(b"two")),
+        (expired.clone(), Bytes::from_static(b"three")),
+        (absent.clone(), Bytes::from_static(b"four")),
+    ];
+    let slots: Vec<Option<Bytes>> = backend
+        .add_or_get_many(&entries, minute())
+        .await?
+        .into_iter()
+        .collect::<Result<_>>()?;
+    assert_eq!(
+        slots,
+        vec![
+            None,
+            Some(Bytes::from_static(b"held")),
+            None,
+            Some(Bytes::from_static(b"one")),
+        ]
+    );
+    assert_eq!(
+        backend.get(&absent).await?,
+        Some(Bytes::from_static(b"one"))
+    );
+    assert_eq!(backend.get(&held).await?, Some(Bytes::from_static(b"held")));
+    assert_eq!(backend.ttl(&held).await?, cachette_api::KeyTtl::Persistent);
+    assert_eq!(
+        backend.get(&expired).await?,
+        Some(Bytes::from_static(b"three"))
+    );
+    let remaining = backend.ttl(&expired).await?.remaining();
+    assert!(
+        remaining.is_some_and(|d| d > Duration::from_secs(50) && d <= Duration::from_secs(60)),
+        "a written entry takes the expiry given: {remaining:?}"
+    );
+    assert!(backend.add_or_get_many(&[], minute()).await?.is_empty());
+    Ok(())
+}
+
 /// `get_with_expiry` and `get_many_with_expiry` answer each value with its remaining life:
 /// `Never` for a persistent key, at most the TTL for an expiring one, nothing for a missing
 /// or expired one.
