@@ -14,7 +14,7 @@ use cachette_redis::RedisBackend;
 use crate::cli::{Cell, Options, Plan};
 use crate::external::{self, Machine, RedisBenchmark};
 use crate::fixture::{
-    Fixture, Payload, Workload, BARE_PREFIX, MANAGER_PREFIX, OURS_PREFIX, RAW_PREFIX,
+    Fixture, Payload, Workload, BARE_PREFIX, MANAGER_PREFIX, OURS_PREFIX, RAW_PREFIX, TIERED_PREFIX,
 };
 use crate::instr::{self, InstrRow};
 use crate::rss::{self, Probe};
@@ -349,6 +349,15 @@ impl Run<'_> {
                 same_work: true,
             },
         ];
+        let mut tiered_layer = None;
+        if self.options.runs_subject(SubjectId::OursTiered) {
+            let layer = tiered(&self.url, redis.clone()).await?;
+            subjects.push(Subject::Ours {
+                id: SubjectId::OursTiered,
+                cache: layer.cache_builder().with_prefix(TIERED_PREFIX).build()?,
+            });
+            tiered_layer = Some(layer);
+        }
         if self.options.runs_subject(SubjectId::RedisBenchmark) {
             match RedisBenchmark::new(&self.url) {
                 Ok(rb) => subjects.push(Subject::RedisBenchmark(rb)),
@@ -379,10 +388,17 @@ impl Run<'_> {
             }
         }
 
+        if let Some(layer) = &tiered_layer {
+            // What the tiered cells measured: L1 hits, not trips to Redis.
+            eprintln!("tiered layer at {tasks} task(s): {:?}", layer.stats());
+        }
         let mut loading = Vec::new();
         if tasks == 1 {
             for subject in &subjects {
-                if let Subject::Ours { cache, .. } = subject {
+                if let Subject::Ours { id, cache } = subject {
+                    if *id == SubjectId::OursTiered {
+                        continue;
+                    }
                     eprintln!("batch loading on {}", cache.backend().name());
                     loading.push(
                         crate::batch_loading::measure(
@@ -489,8 +505,35 @@ impl Run<'_> {
 }
 
 /// Deletes every key under our prefixes (`SCAN` and `UNLINK`, never `FLUSHDB`).
+/// The tiered layer as an application sets it up: the memory backend (same bound as the
+/// memory subject's) over `l2`, coherent through Redis pub/sub on the same server.
+async fn tiered(url: &str, l2: RedisBackend) -> Result<cachette_tiered::TieredLayer> {
+    let channel =
+        cachette_redis::RedisInvalidation::connect(url, "cache-bench:invalidation").await?;
+    let l1 = cachette_memory::MemoryBackend::new();
+    let layer = cachette_tiered::TieredLayer::builder(l1, l2)
+        .with_invalidation(Arc::new(channel))
+        .build()
+        .await?;
+    // L1 serves once the channel is subscribed; until then every read would go to Redis.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !layer.channel_connected() {
+        if Instant::now() > deadline {
+            return Err("the tiered layer's invalidation channel did not connect in 10 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(layer)
+}
+
 async fn clear_prefixes(redis: &RedisBackend) -> Result<()> {
-    for prefix in [OURS_PREFIX, RAW_PREFIX, BARE_PREFIX, MANAGER_PREFIX] {
+    for prefix in [
+        OURS_PREFIX,
+        RAW_PREFIX,
+        BARE_PREFIX,
+        MANAGER_PREFIX,
+        TIERED_PREFIX,
+    ] {
         redis
             .cache_builder()
             .with_prefix(prefix)

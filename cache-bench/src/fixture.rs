@@ -28,6 +28,9 @@ pub(crate) const RAW_PREFIX: &str = "br";
 /// The prefix of the bare raw subjects.
 pub(crate) const BARE_PREFIX: &str = "bb";
 
+/// The prefix of our `Cache` on the tiered layer (its L2 is the same Redis server).
+pub(crate) const TIERED_PREFIX: &str = "bt";
+
 /// The prefix of the raw subject behind a `ConnectionManager`.
 pub(crate) const MANAGER_PREFIX: &str = "bm";
 

@@ -74,6 +74,9 @@ pub(crate) enum SubjectId {
     BareMoka,
     /// Our `Cache` on `cache-redis`.
     OursRedis,
+    /// Our `Cache` on the tiered layer: the memory backend as L1 over the Redis backend,
+    /// coherent through Redis pub/sub; measured on L1 hits (the in-process family).
+    OursTiered,
     /// The redis crate encoding and decoding every value; `incr` is the minimal script.
     RedisSameWork,
     /// The redis crate sending stored bytes as they are; `incr` is `INCRBY`.
@@ -87,10 +90,11 @@ pub(crate) enum SubjectId {
 
 impl SubjectId {
     /// Every subject, in the order of the report.
-    pub(crate) const ALL: [SubjectId; 8] = [
+    pub(crate) const ALL: [SubjectId; 9] = [
         SubjectId::OursMemory,
         SubjectId::MokaSameWork,
         SubjectId::BareMoka,
+        SubjectId::OursTiered,
         SubjectId::OursRedis,
         SubjectId::RedisSameWork,
         SubjectId::BareRedis,
@@ -105,6 +109,7 @@ impl SubjectId {
             SubjectId::MokaSameWork => "moka-same-work",
             SubjectId::BareMoka => "bare-moka",
             SubjectId::OursRedis => "ours-redis",
+            SubjectId::OursTiered => "ours-tiered",
             SubjectId::RedisSameWork => "redis-same-work",
             SubjectId::BareRedis => "bare-redis",
             SubjectId::RedisManager => "redis-manager",
@@ -119,6 +124,7 @@ impl SubjectId {
             SubjectId::MokaSameWork => "moka, same work",
             SubjectId::BareMoka => "bare moka",
             SubjectId::OursRedis => "ours (redis)",
+            SubjectId::OursTiered => "ours (tiered, L1 hit)",
             SubjectId::RedisSameWork => "redis crate, same work",
             SubjectId::BareRedis => "bare redis crate",
             SubjectId::RedisManager => "redis crate via ConnectionManager, same work",
@@ -129,14 +135,22 @@ impl SubjectId {
     /// The family it belongs to.
     pub(crate) fn family(self) -> Family {
         match self {
-            SubjectId::OursMemory | SubjectId::MokaSameWork | SubjectId::BareMoka => Family::Memory,
+            SubjectId::OursMemory
+            | SubjectId::MokaSameWork
+            | SubjectId::BareMoka
+            | SubjectId::OursTiered => Family::Memory,
             _ => Family::Redis,
         }
     }
 
-    /// Whether it runs `workload` (redis-benchmark knows GET and SET only).
+    /// Whether it runs `workload` (redis-benchmark knows GET and SET only; the tiered layer
+    /// is measured where it differs from Redis: hits served by its L1).
     pub(crate) fn runs(self, workload: Workload) -> bool {
-        self != SubjectId::RedisBenchmark || matches!(workload, Workload::GetHit | Workload::Set)
+        match self {
+            SubjectId::RedisBenchmark => matches!(workload, Workload::GetHit | Workload::Set),
+            SubjectId::OursTiered => workload == Workload::GetHit,
+            _ => true,
+        }
     }
 }
 

@@ -90,6 +90,7 @@ impl SingleFlight {
             flights: self.clone(),
             key: key.to_owned(),
             tx,
+            finished: false,
         }
     }
 
@@ -145,14 +146,22 @@ pub(crate) struct Leader {
     flights: Arc<SingleFlight>,
     key: String,
     tx: watch::Sender<Outcome>,
+    /// Set by [`finish`](Leader::finish): the slot is free and the outcome handed over.
+    finished: bool,
 }
 
 impl Leader {
     /// Hands the outcome to every follower and frees the slot.
-    pub(crate) fn finish(self, outcome: Result<Bytes>) {
+    pub(crate) fn finish(mut self, outcome: Result<Bytes>) {
         self.flights.release(&self.key, &self.tx);
         self.flights.finished[shard(&self.key)].fetch_add(1, Ordering::AcqRel);
-        self.tx.send_replace(Some(outcome));
+        // Followers take their receivers from the slot, under its lock, and the slot is gone:
+        // with no receiver left nobody can listen, and the send (which wakes every waiter
+        // list of the channel) is skipped — the common case of a load nobody waited for.
+        if self.tx.receiver_count() > 0 {
+            self.tx.send_replace(Some(outcome));
+        }
+        self.finished = true;
     }
 }
 
@@ -168,7 +177,7 @@ impl Leader {
 
 impl Drop for Leader {
     fn drop(&mut self) {
-        if self.tx.borrow().is_none() {
+        if !self.finished && self.tx.borrow().is_none() {
             self.flights.release(&self.key, &self.tx);
         }
     }
