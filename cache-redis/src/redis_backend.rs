@@ -11,7 +11,7 @@ use cachette_api::{Cache, CacheBuilder, Error, ErrorKind, Result};
 
 use crate::connection::{OnReplace, Timeouts};
 use crate::error::BACKEND;
-use crate::topology::{self, Client, Driver};
+use crate::topology::{self, Client, Driver, Reads};
 use crate::RedisBackendBuilder;
 
 /// The Redis backend, on the `redis` crate's `ConnectionManager` for one server, or its
@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     driver: tokio::sync::OnceCell<Driver>,
     /// What to connect with while not connected yet.
     client: Client,
+    /// Where reads go besides the primary.
+    reads: Reads,
     /// When the last connection attempt failed: none is made for [`RETRY_AFTER`] after.
     failed_at: Mutex<Option<Instant>>,
     closed: AtomicBool,
@@ -117,7 +119,9 @@ impl Inner {
         }
         let connected = self
             .driver
-            .get_or_try_init(|| topology::connect(self.client.clone(), self.timeouts))
+            .get_or_try_init(|| {
+                topology::connect(self.client.clone(), self.reads.clone(), self.timeouts)
+            })
             .await;
         if connected.is_err() {
             *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
@@ -141,6 +145,12 @@ impl fmt::Debug for RedisBackend {
                 "cluster",
                 &matches!(self.inner.client, Client::Cluster { .. }),
             )
+            .field(
+                "sentinel",
+                &matches!(self.inner.client, Client::Sentinel(_)),
+            )
+            .field("replicas", &self.inner.reads.replicas.len())
+            .field("read_your_writes", &self.inner.reads.read_your_writes)
             .field("connected", &self.inner.driver.initialized())
             .field("connect_timeout", &self.inner.timeouts.connect)
             .field("response_timeout", &self.inner.timeouts.response)
@@ -174,6 +184,7 @@ impl RedisBackend {
     /// Connects with a parsed client; called by [`RedisBackendBuilder::build`].
     pub(crate) async fn connect_client(
         client: Client,
+        reads: Reads,
         url: String,
         timeouts: Timeouts,
         lazy: bool,
@@ -181,6 +192,7 @@ impl RedisBackend {
         let inner = Inner {
             driver: tokio::sync::OnceCell::new(),
             client,
+            reads,
             failed_at: Mutex::new(None),
             closed: AtomicBool::new(false),
             url,
@@ -234,10 +246,11 @@ impl RedisBackend {
     /// ([`ErrorKind::Unavailable`](cachette_api::ErrorKind::Unavailable),
     /// [`ErrorKind::Timeout`](cachette_api::ErrorKind::Timeout)).
     pub async fn flush_db(&self) -> Result<()> {
-        self.inner
-            .driver()
-            .await?
+        let driver = self.inner.driver().await?;
+        let flushed = driver
             .query("FLUSHDB", OnReplace::Fail, &redis::cmd("FLUSHDB"))
-            .await
+            .await;
+        driver.wrote_everything();
+        flushed
     }
 }
