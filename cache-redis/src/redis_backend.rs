@@ -49,6 +49,17 @@ use crate::RedisBackendBuilder;
 /// the parts sent at once: `get_many` is one `MGET` and `delete_many` one `UNLINK` per slot,
 /// `set_many` one `SET` per entry; `clear` scans every master. See `docs/cluster.md`.
 ///
+/// # Redis Sentinel and replicas
+///
+/// A `redis+sentinel://s1:26379,s2:26379/mymaster/0` URL finds the primary through the
+/// sentinels and follows it across failovers: a call that fails because the primary moved
+/// waits for the sentinels' answer within its own bound, then a read (or a write that was
+/// certainly not applied) runs again on the new primary. Reads can go to replicas
+/// ([`with_replica_urls`](RedisBackendBuilder::with_replica_urls),
+/// [`with_replica_reads`](RedisBackendBuilder::with_replica_reads)), with
+/// [`with_read_your_writes`](RedisBackendBuilder::with_read_your_writes) for a handle that
+/// must read its own writes. See `docs/sentinel.md`.
+///
 /// # Cancel safety
 ///
 /// A call dropped before it completes (a `select!`, a timeout) may or may not have reached the
