@@ -371,10 +371,13 @@ impl CacheConfig {
     #[cfg(feature = "redis")]
     async fn redis_backend(&self, url: &str) -> Result<DynCacheBackend> {
         self.misplaced(Scope::Redis)?;
-        if self.l1_max_entries.is_some() && url.contains("+cluster://") {
+        if self.l1_max_entries.is_some()
+            && (url.contains("+cluster://") || url.contains("+sentinel://"))
+        {
             return Err(options::invalid(
                 "l1_max_entries",
-                "asks for a tiered cache, which a URL builds over one Redis server, not a cluster",
+                "asks for a tiered cache, which a URL builds over one Redis server, not a \
+                 cluster or Sentinel",
             ));
         }
         // Fail-open caches build while Redis is down and connect when it is back.
