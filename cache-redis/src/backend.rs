@@ -10,6 +10,7 @@ use redis::Value;
 
 use crate::connection::OnReplace;
 use crate::error::{self, BACKEND};
+use crate::topology::Driver;
 use crate::RedisBackend;
 
 /// The longest expiry sent to Redis, in milliseconds (about 146 million years): Redis refuses
@@ -61,7 +62,7 @@ impl CacheBackend for RedisBackend {
         self.inner
             .driver()
             .await?
-            .query("GET", OnReplace::Retry, &cmd)
+            .read("GET", &[key.as_bytes()], &cmd)
             .await
     }
 
@@ -80,13 +81,10 @@ impl CacheBackend for RedisBackend {
             }
             _ => {}
         }
-        match self
-            .inner
-            .driver()
-            .await?
-            .query("SET", OnReplace::Fail, &cmd)
-            .await?
-        {
+        let driver = self.inner.driver().await?;
+        let written = driver.query("SET", OnReplace::Fail, &cmd).await;
+        driver.wrote(&[key.as_bytes()]);
+        match written? {
             Value::Nil => Ok(false),
             Value::Okay => Ok(true),
             other => Err(error::unexpected("SET", format!("{other:?}"))),
@@ -98,11 +96,10 @@ impl CacheBackend for RedisBackend {
     async fn add_or_get(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<Option<Bytes>> {
         let mut cmd = set_command(key, &value, expiry);
         cmd.arg("NX").arg("GET");
-        self.inner
-            .driver()
-            .await?
-            .query("SET NX GET", OnReplace::Fail, &cmd)
-            .await
+        let driver = self.inner.driver().await?;
+        let written = driver.query("SET NX GET", OnReplace::Fail, &cmd).await;
+        driver.wrote(&[key.as_bytes()]);
+        written
     }
 
     /// One pipeline of `SET … NX GET` per hash slot (one round trip on a single server).
@@ -111,11 +108,11 @@ impl CacheBackend for RedisBackend {
         entries: &[(String, Bytes)],
         expiry: Expiry,
     ) -> Result<Vec<Result<Option<Bytes>>>> {
-        self.inner
-            .driver()
-            .await?
-            .add_or_get_many(entries, px(expiry))
-            .await
+        let driver = self.inner.driver().await?;
+        let written = driver.add_or_get_many(entries, px(expiry)).await;
+        let keys: Vec<&[u8]> = entries.iter().map(|(key, _)| key.as_bytes()).collect();
+        driver.wrote(&keys);
+        written
     }
 
     /// One script call (`GET` and `PTTL`, atomically).
@@ -129,60 +126,48 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn set_many(&self, entries: &[(String, Bytes)], expiry: Expiry) -> Result<Vec<usize>> {
-        self.inner
-            .driver()
-            .await?
-            .set_many(entries, px(expiry))
-            .await
+        let driver = self.inner.driver().await?;
+        let written = driver.set_many(entries, px(expiry)).await;
+        let keys: Vec<&[u8]> = entries.iter().map(|(k, _)| k.as_bytes()).collect();
+        driver.wrote(&keys);
+        written
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
         let cmd = redis::Cmd::unlink(key);
-        let removed: i64 = self
-            .inner
-            .driver()
-            .await?
-            .query("UNLINK", OnReplace::Fail, &cmd)
-            .await?;
-        Ok(flag(removed))
+        let driver = self.inner.driver().await?;
+        let removed = driver.query("UNLINK", OnReplace::Fail, &cmd).await;
+        driver.wrote(&[key.as_bytes()]);
+        Ok(flag(removed?))
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<u64> {
-        self.inner.driver().await?.delete_many(keys).await
+        let driver = self.inner.driver().await?;
+        let deleted = driver.delete_many(keys).await;
+        let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+        driver.wrote(&keys);
+        deleted
     }
 
     async fn delete_if_value(&self, key: &str, expected: &[u8]) -> Result<bool> {
         let driver = self.inner.driver().await?;
-        let deleted: i64 = driver
+        let deleted = driver
             .script(
                 &driver.scripts.delete_if_value,
                 OnReplace::Fail,
                 &[key.as_bytes()],
                 &[expected],
             )
-            .await?;
-        Ok(flag(deleted))
+            .await;
+        driver.wrote(&[key.as_bytes()]);
+        Ok(flag(deleted?))
     }
 
     async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
         let driver = self.inner.driver().await?;
-        match px(expiry) {
-            Some(ms) => {
-                let mut cmd = redis::cmd("PEXPIRE");
-                cmd.arg(key).arg(ms);
-                let existed: i64 = driver.query("PEXPIRE", OnReplace::Fail, &cmd).await?;
-                Ok(flag(existed))
-            }
-            None => {
-                let mut pipe = redis::pipe();
-                pipe.cmd("PERSIST").arg(key).ignore();
-                pipe.cmd("EXISTS").arg(key);
-                let (exists,): (i64,) = driver
-                    .pipeline("PERSIST, EXISTS", OnReplace::Fail, &pipe)
-                    .await?;
-                Ok(flag(exists))
-            }
-        }
+        let touched = touch_on(driver, key, expiry).await;
+        driver.wrote(&[key.as_bytes()]);
+        touched
     }
 
     async fn has_key(&self, key: &str) -> Result<bool> {
@@ -191,7 +176,7 @@ impl CacheBackend for RedisBackend {
             .inner
             .driver()
             .await?
-            .query("EXISTS", OnReplace::Retry, &cmd)
+            .read("EXISTS", &[key.as_bytes()], &cmd)
             .await?;
         Ok(flag(exists))
     }
@@ -200,53 +185,17 @@ impl CacheBackend for RedisBackend {
     /// [`Backend`](ErrorKind::Backend), temporary), never [`Overflow`](ErrorKind::Overflow).
     async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
         let driver = self.inner.driver().await?;
-        let delta = delta.to_string();
-        let reply: redis::Value = driver
-            .script(
-                &driver.scripts.incr,
-                OnReplace::Fail,
-                &[key.as_bytes()],
-                &[delta.as_bytes()],
-            )
-            .await?;
-        // The common case: the new value, as an integer reply.
-        if let redis::Value::Int(value) = reply {
-            return Ok(value);
-        }
-        let (status, detail): (i64, Vec<u8>) =
-            redis::from_redis_value(reply).map_err(|e| error::unexpected("incr", e))?;
-        let fail = |kind, message: &str| Err(Error::new(kind, message).with_backend(BACKEND));
-        match status {
-            0 => std::str::from_utf8(&detail)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| {
-                    error::unexpected("incr", String::from_utf8_lossy(&detail).into_owned())
-                }),
-            1 => fail(ErrorKind::NotFound, "key does not exist"),
-            2 => fail(ErrorKind::NotInteger, "the stored value is not an integer"),
-            3 => fail(
-                ErrorKind::Overflow,
-                "the stored integer or the result is out of the i64 range",
-            ),
-            4 => fail(
-                ErrorKind::WrongType,
-                &format!(
-                    "the key holds a Redis {}, not a string",
-                    String::from_utf8_lossy(&detail)
-                ),
-            ),
-            other => Err(error::unexpected("incr", format!("status {other}"))),
-        }
+        let result = incr_on(driver, key, delta).await;
+        driver.wrote(&[key.as_bytes()]);
+        result
     }
-
     async fn ttl(&self, key: &str) -> Result<KeyTtl> {
         let cmd = redis::Cmd::pttl(key);
         let ms: i64 = self
             .inner
             .driver()
             .await?
-            .query("PTTL", OnReplace::Retry, &cmd)
+            .read("PTTL", &[key.as_bytes()], &cmd)
             .await?;
         Ok(match ms {
             -2 => KeyTtl::Missing,
@@ -259,16 +208,78 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn clear(&self, prefix: &str) -> Result<u64> {
-        self.inner
-            .driver()
-            .await?
-            .clear(&match_pattern(prefix))
-            .await
+        let driver = self.inner.driver().await?;
+        let cleared = driver.clear(&match_pattern(prefix)).await;
+        driver.wrote_everything();
+        cleared
     }
 
     async fn close(&self) -> Result<()> {
         self.inner.close();
         Ok(())
+    }
+}
+
+/// `touch` on the primary.
+async fn touch_on(driver: &Driver, key: &str, expiry: Expiry) -> Result<bool> {
+    match px(expiry) {
+        Some(ms) => {
+            let mut cmd = redis::cmd("PEXPIRE");
+            cmd.arg(key).arg(ms);
+            let existed: i64 = driver.query("PEXPIRE", OnReplace::Fail, &cmd).await?;
+            Ok(flag(existed))
+        }
+        None => {
+            let mut pipe = redis::pipe();
+            pipe.cmd("PERSIST").arg(key).ignore();
+            pipe.cmd("EXISTS").arg(key);
+            let (exists,): (i64,) = driver
+                .pipeline("PERSIST, EXISTS", OnReplace::Fail, &pipe)
+                .await?;
+            Ok(flag(exists))
+        }
+    }
+}
+
+/// `incr` on the primary: one script call.
+async fn incr_on(driver: &Driver, key: &str, delta: i64) -> Result<i64> {
+    let delta = delta.to_string();
+    let reply: redis::Value = driver
+        .script(
+            &driver.scripts.incr,
+            OnReplace::Fail,
+            &[key.as_bytes()],
+            &[delta.as_bytes()],
+        )
+        .await?;
+    // The common case: the new value, as an integer reply.
+    if let redis::Value::Int(value) = reply {
+        return Ok(value);
+    }
+    let (status, detail): (i64, Vec<u8>) =
+        redis::from_redis_value(reply).map_err(|e| error::unexpected("incr", e))?;
+    let fail = |kind, message: &str| Err(Error::new(kind, message).with_backend(BACKEND));
+    match status {
+        0 => std::str::from_utf8(&detail)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| {
+                error::unexpected("incr", String::from_utf8_lossy(&detail).into_owned())
+            }),
+        1 => fail(ErrorKind::NotFound, "key does not exist"),
+        2 => fail(ErrorKind::NotInteger, "the stored value is not an integer"),
+        3 => fail(
+            ErrorKind::Overflow,
+            "the stored integer or the result is out of the i64 range",
+        ),
+        4 => fail(
+            ErrorKind::WrongType,
+            &format!(
+                "the key holds a Redis {}, not a string",
+                String::from_utf8_lossy(&detail)
+            ),
+        ),
+        other => Err(error::unexpected("incr", format!("status {other}"))),
     }
 }
 

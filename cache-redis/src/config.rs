@@ -9,7 +9,7 @@ use redis::cluster::ClusterClientBuilder;
 
 use crate::connection::Timeouts;
 use crate::error::BACKEND;
-use crate::topology::Client;
+use crate::topology::{Client, Reads, SentinelSpec};
 use crate::RedisBackend;
 
 /// The server used when no URL is given: database 0 of a local Redis.
@@ -37,6 +37,15 @@ pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// | `unix:///run/redis.sock?db=2`              | a Unix socket                              |
 /// | `redis+cluster://:secret@h1:7000,h2:7001`  | a Redis Cluster, from these seed nodes     |
 /// | `rediss+cluster://h1:7000,h2:7001`         | a Redis Cluster over TLS                   |
+/// | `redis+sentinel://:secret@s1:26379,s2:26379/mymaster/0` | the primary Sentinel names `mymaster`, database 0 |
+///
+/// A Sentinel URL lists the sentinels, separated by commas, then the name they monitor the
+/// primary under and, optionally, the database. The user and password before the sentinels
+/// are the *data* nodes' (the primary's and the replicas'); the sentinels' own password
+/// (their `requirepass`) is the query parameter `sentinel_password`, or
+/// [`with_sentinel_password`](Self::with_sentinel_password); `replica_reads=true` sends reads
+/// to the replicas the sentinels list (see [`with_replica_reads`](Self::with_replica_reads)).
+/// Example: `redis+sentinel://:datapw@10.0.0.1:26379,10.0.0.2:26379/mymaster/0?sentinel_password=sentpw`.
 ///
 /// A cluster URL lists one or more nodes (any of them, masters or replicas: the rest of the
 /// cluster is found from them), separated by commas, after one user and password for all;
@@ -97,6 +106,14 @@ pub struct RedisBackendBuilder {
     tls_root_certificate: Option<Vec<u8>>,
     /// Build even when the server cannot be reached, and connect at a later call.
     lazy: bool,
+    /// The sentinels' password (their `requirepass`), for `redis+sentinel://` URLs.
+    sentinel_password: Option<String>,
+    /// Replicas that reads go to (the URL names the primary).
+    replica_urls: Vec<String>,
+    /// Reads go to the replicas the sentinels list.
+    replica_reads: bool,
+    /// How long the reads of a key written by this handle go to the primary.
+    read_your_writes: Duration,
 }
 
 impl Default for RedisBackendBuilder {
@@ -109,6 +126,10 @@ impl Default for RedisBackendBuilder {
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             tls_root_certificate: None,
             lazy: false,
+            sentinel_password: None,
+            replica_urls: Vec::new(),
+            replica_reads: false,
+            read_your_writes: Duration::ZERO,
         }
     }
 }
@@ -134,6 +155,20 @@ impl fmt::Debug for RedisBackendBuilder {
                     .as_ref()
                     .map(|pem| format!("{} bytes of PEM", pem.len())),
             )
+            .field(
+                "sentinel_password",
+                &self.sentinel_password.as_ref().map(|_| "***"),
+            )
+            .field(
+                "replica_urls",
+                &self
+                    .replica_urls
+                    .iter()
+                    .map(|url| redact_url(url))
+                    .collect::<Vec<_>>(),
+            )
+            .field("replica_reads", &self.replica_reads)
+            .field("read_your_writes", &self.read_your_writes)
             .finish()
     }
 }
@@ -247,6 +282,51 @@ impl RedisBackendBuilder {
         self
     }
 
+    /// The sentinels' own password (their `requirepass`), for a `redis+sentinel://` URL;
+    /// replaces the URL's `sentinel_password`. The data nodes' password is the URL's, or
+    /// [`with_password`](Self::with_password).
+    pub fn with_sentinel_password(mut self, password: impl Into<String>) -> Self {
+        self.sentinel_password = Some(password.into());
+        self
+    }
+
+    /// Sends reads to replicas of the primary the URL names (one `redis://` URL each; the
+    /// password of [`with_password`](Self::with_password) and the TLS root certificate apply
+    /// to them too): Django's `LOCATION` list, its first server the primary.
+    ///
+    /// `get`, `get_many`, `has_key` and `ttl` go to the replicas in turn; every write, `incr`,
+    /// `add`, `delete_if_value` and the reads with their remaining life go to the primary. A
+    /// replica answers what it has received so far: a read may miss a write acknowledged a
+    /// moment ago (replication lag), unless
+    /// [`with_read_your_writes`](Self::with_read_your_writes) is set. A replica that cannot be
+    /// reached is left out for a second and the primary answers. Not with a cluster or
+    /// Sentinel (for Sentinel, see [`with_replica_reads`](Self::with_replica_reads)).
+    pub fn with_replica_urls<I, S>(mut self, urls: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.replica_urls = urls.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// With a `redis+sentinel://` URL, sends reads to the replicas the sentinels list (as
+    /// [`with_replica_urls`](Self::with_replica_urls) does for fixed replicas); off by
+    /// default. The URL's `replica_reads=true` does the same.
+    pub fn with_replica_reads(mut self, on: bool) -> Self {
+        self.replica_reads = on;
+        self
+    }
+
+    /// When reads go to replicas: the reads of a key this handle wrote (or deleted, or
+    /// incremented…) within `window` go to the primary, so that this handle reads its own
+    /// writes despite replication lag. Zero (the default) turns it off. Other handles, and
+    /// other processes, may still read an older value from a replica.
+    pub fn with_read_your_writes(mut self, window: Duration) -> Self {
+        self.read_your_writes = window;
+        self
+    }
+
     /// Checks the configuration, connects, and checks the connection with a `PING`.
     ///
     /// For a cluster, connects to the seed nodes, reads the slot map from them and connects to
@@ -275,7 +355,13 @@ impl RedisBackendBuilder {
                 )));
             }
         }
-        for url in self.cluster_urls.iter().flatten().chain([&self.url]) {
+        for url in self
+            .cluster_urls
+            .iter()
+            .flatten()
+            .chain(&self.replica_urls)
+            .chain([&self.url])
+        {
             if ends_authority_early(url) {
                 return Err(refuse(
                     "the URL's password holds a raw # / or ?, which ends the address early: \
@@ -284,7 +370,9 @@ impl RedisBackendBuilder {
                         .to_owned(),
                 ));
             }
-            if let Some(name) = foreign_query_option(url) {
+            if let Some(name) = foreign_query_option(url).filter(|name| {
+                !(is_sentinel_url(url) && SENTINEL_QUERY_OPTIONS.contains(&name.as_str()))
+            }) {
                 return Err(refuse(format!(
                     "the URL's query holds `{name}`, which the redis client does not read \
                      (it reads db, user, pass and protocol); set timeouts with \
@@ -305,12 +393,15 @@ impl RedisBackendBuilder {
         let client = self.client().map_err(|e| {
             crate::error::config_from_redis(&format!("URL {redacted}"), e).with_operation("connect")
         })?;
+        let reads = self.reads().map_err(|e| {
+            crate::error::config_from_redis("the replicas' URLs", e).with_operation("connect")
+        })?;
         let timeouts = Timeouts {
             connect: self.connect_timeout,
             response: self.response_timeout,
         };
         let url = self.url.clone();
-        RedisBackend::connect_client(client, redacted.clone(), timeouts, self.lazy)
+        RedisBackend::connect_client(client, reads, redacted.clone(), timeouts, self.lazy)
             .await
             .map_err(|e| connect_error(e, &redacted, &url))
     }
@@ -319,6 +410,14 @@ impl RedisBackendBuilder {
 /// The shortest and longest timeouts accepted.
 const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// The query parameters of a `redis+sentinel://` URL besides the `redis` crate's.
+const SENTINEL_QUERY_OPTIONS: [&str; 2] = ["sentinel_password", "replica_reads"];
+
+/// Whether `url` is a Sentinel URL.
+fn is_sentinel_url(url: &str) -> bool {
+    url.starts_with("redis+sentinel://") || url.starts_with("rediss+sentinel://")
+}
 
 /// The query parameters the `redis` crate reads in a URL.
 const CLIENT_QUERY_OPTIONS: [&str; 4] = ["db", "user", "pass", "protocol"];
@@ -380,6 +479,9 @@ impl RedisBackendBuilder {
         }
         if let Some(urls) = cluster_node_urls(&self.url) {
             return self.cluster_client(&urls?);
+        }
+        if is_sentinel_url(&self.url) {
+            return self.sentinel_client().map(Client::Sentinel);
         }
         let info = redis::IntoConnectionInfo::into_connection_info(self.url.as_str())?;
         self.server_client(info).map(Client::Server)
@@ -447,6 +549,192 @@ impl RedisBackendBuilder {
             seeds,
         })
     }
+}
+
+impl RedisBackendBuilder {
+    /// The replicas reads go to, and the read-your-writes window.
+    fn reads(&self) -> redis::RedisResult<Reads> {
+        if !self.replica_urls.is_empty()
+            && (self.cluster_urls.is_some()
+                || cluster_node_urls(&self.url).is_some()
+                || is_sentinel_url(&self.url))
+        {
+            return Err(config_error(
+                "replica URLs go with one primary's redis:// URL, not a cluster or Sentinel \
+                 (for Sentinel, turn on replica_reads)",
+            ));
+        }
+        let mut replicas = Vec::with_capacity(self.replica_urls.len());
+        for url in &self.replica_urls {
+            let info = redis::IntoConnectionInfo::into_connection_info(url.as_str())?;
+            let addr = info.addr().to_string();
+            replicas.push((addr, self.server_client(info)?));
+        }
+        Ok(Reads {
+            replicas,
+            read_your_writes: self.read_your_writes,
+        })
+    }
+
+    /// The sentinels and the data nodes' settings of a `redis+sentinel://` URL.
+    fn sentinel_client(&self) -> redis::RedisResult<SentinelSpec> {
+        let parts = parse_sentinel_url(&self.url)?;
+        let mut template = redis::IntoConnectionInfo::into_connection_info(
+            format!(
+                "redis://{}sentinel-primary:6379/{}{}",
+                parts.userinfo, parts.db, parts.query
+            )
+            .as_str(),
+        )?;
+        if let Some(password) = &self.password {
+            let settings = template.redis_settings().clone().set_password(password);
+            template = template.set_redis_settings(settings);
+        }
+        let password = self.sentinel_password.as_ref().or(parts.password.as_ref());
+        let mut sentinels = Vec::with_capacity(parts.hosts.len());
+        for host in &parts.hosts {
+            let mut info = redis::IntoConnectionInfo::into_connection_info(
+                format!("redis://{host}").as_str(),
+            )?;
+            if let Some(password) = password {
+                let settings = info.redis_settings().clone().set_password(password);
+                info = info.set_redis_settings(settings);
+            }
+            sentinels.push(redis::Client::open(info)?);
+        }
+        Ok(SentinelSpec {
+            sentinels,
+            sentinel_addrs: parts.hosts,
+            master: parts.master,
+            template,
+            replica_reads: self.replica_reads || parts.replica_reads,
+        })
+    }
+}
+
+/// The pieces of a `redis+sentinel://` URL.
+#[derive(Debug, PartialEq, Eq)]
+struct SentinelUrl {
+    /// `user:password@` of the data nodes, or empty.
+    userinfo: String,
+    /// `host:port` of each sentinel.
+    hosts: Vec<String>,
+    master: String,
+    db: i64,
+    /// The sentinels' password (`sentinel_password=`), percent-decoded.
+    password: Option<String>,
+    replica_reads: bool,
+    /// What is left of the query for the data nodes (`?protocol=resp3`), or empty.
+    query: String,
+}
+
+/// Splits `redis+sentinel://[user][:password@]h1:p1,h2:p2/master[/db][?query]`.
+fn parse_sentinel_url(url: &str) -> redis::RedisResult<SentinelUrl> {
+    let rest = match url.split_once("://") {
+        Some(("redis+sentinel", rest)) => rest,
+        Some(("rediss+sentinel", _)) => {
+            return Err(config_error(
+                "rediss+sentinel:// (TLS) is not supported yet; use redis+sentinel://",
+            ))
+        }
+        _ => return Err(config_error("not a redis+sentinel:// URL")),
+    };
+    let (userinfo, rest) = match rest.rfind('@') {
+        Some(at) => rest.split_at(at + 1),
+        None => ("", rest),
+    };
+    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (hosts, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let hosts: Vec<String> = hosts.split(',').map(|h| h.trim().to_owned()).collect();
+    if hosts.iter().any(String::is_empty) {
+        return Err(config_error(
+            "a Sentinel URL lists its sentinels as host:port,host:port; one is empty",
+        ));
+    }
+    let hosts = hosts
+        .into_iter()
+        .map(|h| {
+            if h.contains(':') && !h.ends_with(']') {
+                h
+            } else {
+                format!("{h}:26379")
+            }
+        })
+        .collect();
+    let mut segments = path.split('/').filter(|s| !s.is_empty());
+    let master = segments.next().map(str::to_owned).ok_or_else(|| {
+        config_error("a Sentinel URL names the primary: redis+sentinel://host:26379/mymaster/0")
+    })?;
+    let db = match segments.next() {
+        Some(db) => db
+            .parse()
+            .map_err(|_| config_error("a Sentinel URL's database (after the name) is a number"))?,
+        None => 0,
+    };
+    if segments.next().is_some() {
+        return Err(config_error(
+            "a Sentinel URL's path is /name or /name/db, nothing more",
+        ));
+    }
+    let mut password = None;
+    let mut replica_reads = false;
+    let mut kept = Vec::new();
+    for param in query.split('&').filter(|p| !p.is_empty()) {
+        match param.split_once('=').unwrap_or((param, "")) {
+            ("sentinel_password", value) => password = Some(percent_decode(value)?),
+            ("replica_reads", value) => {
+                replica_reads = match value {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    _ => return Err(config_error("replica_reads is true or false")),
+                }
+            }
+            _ => kept.push(param),
+        }
+    }
+    let query = if kept.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", kept.join("&"))
+    };
+    Ok(SentinelUrl {
+        userinfo: userinfo.to_owned(),
+        hosts,
+        master,
+        db,
+        password,
+        replica_reads,
+        query,
+    })
+}
+
+/// Decodes `%XX` escapes (and `+` as a space, as in a form-encoded query).
+fn percent_decode(value: &str) -> redis::RedisResult<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| config_error("a bad %-escape in sentinel_password"))?;
+                out.push(hex);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| config_error("sentinel_password is not UTF-8"))
 }
 
 /// A configuration error of the `redis` crate's kind, so that it maps to `Config`.
@@ -548,6 +836,80 @@ mod tests {
         assert!(cluster_node_urls("redis+cluster://h1:7000,,h2:7000")
             .unwrap()
             .is_err());
+    }
+
+    #[test]
+    fn sentinel_urls_split_into_sentinels_name_and_database() {
+        let parsed = parse_sentinel_url(
+            "redis+sentinel://:data%40pw@s1:26379, s2:26380,s3/mymaster/2?sentinel_password=s%26cret&protocol=resp3&replica_reads=true",
+        )
+        .unwrap();
+        assert_eq!(
+            parsed,
+            SentinelUrl {
+                userinfo: ":data%40pw@".to_owned(),
+                hosts: vec!["s1:26379".into(), "s2:26380".into(), "s3:26379".into()],
+                master: "mymaster".to_owned(),
+                db: 2,
+                password: Some("s&cret".to_owned()),
+                replica_reads: true,
+                query: "?protocol=resp3".to_owned(),
+            }
+        );
+        let plain = parse_sentinel_url("redis+sentinel://127.0.0.1:26379/cache").unwrap();
+        assert_eq!(
+            (plain.db, plain.password, plain.replica_reads),
+            (0, None, false)
+        );
+        for bad in [
+            "redis+sentinel://h:26379",
+            "redis+sentinel://h:26379/",
+            "redis+sentinel://h:26379,/m",
+            "redis+sentinel://h:26379/m/x",
+            "redis+sentinel://h:26379/m/0/9",
+            "redis+sentinel://h:26379/m?replica_reads=maybe",
+            "redis+sentinel://h:26379/m?sentinel_password=%zz",
+            "rediss+sentinel://h:26379/m",
+        ] {
+            assert!(parse_sentinel_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sentinel_and_replica_settings_leave_passwords_out() {
+        let b = RedisBackendBuilder::new()
+            .with_url("redis+sentinel://:hunter2@s1:26379/m/0?sentinel_password=tr0ub4dor")
+            .with_sentinel_password("correct horse")
+            .with_replica_urls(["redis://:battery@r1:6379/0"])
+            .with_replica_reads(true)
+            .with_read_your_writes(Duration::from_millis(500));
+        let shown = format!("{b:?}");
+        for secret in ["hunter2", "tr0ub4dor", "correct horse", "battery"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("read_your_writes: 500ms"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn bad_sentinel_and_replica_configurations_are_config_errors() {
+        for builder in [
+            RedisBackendBuilder::new().with_url("redis+sentinel://:hunter2@h:26379"),
+            RedisBackendBuilder::new().with_url("redis+sentinel://:hunter2@h:26379/m?timeout=1"),
+            RedisBackendBuilder::new()
+                .with_url("redis+sentinel://h:26379/m")
+                .with_replica_urls(["redis://:hunter2@r:6379"]),
+            RedisBackendBuilder::new()
+                .with_url("redis+cluster://h:7000")
+                .with_replica_urls(["redis://:hunter2@r:6379"]),
+            RedisBackendBuilder::new()
+                .with_url("redis://127.0.0.1:1/0")
+                .with_replica_urls(["redis://:hunter2@r:notaport"]),
+        ] {
+            let shown = format!("{builder:?}");
+            let err = builder.build().await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{shown}: {err:?}");
+            assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+        }
     }
 
     #[test]

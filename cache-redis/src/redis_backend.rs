@@ -11,7 +11,7 @@ use cachette_api::{Cache, CacheBuilder, Error, ErrorKind, Result};
 
 use crate::connection::{OnReplace, Timeouts};
 use crate::error::BACKEND;
-use crate::topology::{self, Client, Driver};
+use crate::topology::{self, Client, Driver, Reads};
 use crate::RedisBackendBuilder;
 
 /// The Redis backend, on the `redis` crate's `ConnectionManager` for one server, or its
@@ -49,6 +49,17 @@ use crate::RedisBackendBuilder;
 /// the parts sent at once: `get_many` is one `MGET` and `delete_many` one `UNLINK` per slot,
 /// `set_many` one `SET` per entry; `clear` scans every master. See `docs/cluster.md`.
 ///
+/// # Redis Sentinel and replicas
+///
+/// A `redis+sentinel://s1:26379,s2:26379/mymaster/0` URL finds the primary through the
+/// sentinels and follows it across failovers: a call that fails because the primary moved
+/// waits for the sentinels' answer within its own bound, then a read (or a write that was
+/// certainly not applied) runs again on the new primary. Reads can go to replicas
+/// ([`with_replica_urls`](RedisBackendBuilder::with_replica_urls),
+/// [`with_replica_reads`](RedisBackendBuilder::with_replica_reads)), with
+/// [`with_read_your_writes`](RedisBackendBuilder::with_read_your_writes) for a handle that
+/// must read its own writes. See `docs/sentinel.md`.
+///
 /// # Cancel safety
 ///
 /// A call dropped before it completes (a `select!`, a timeout) may or may not have reached the
@@ -76,6 +87,8 @@ pub(crate) struct Inner {
     driver: tokio::sync::OnceCell<Driver>,
     /// What to connect with while not connected yet.
     client: Client,
+    /// Where reads go besides the primary.
+    reads: Reads,
     /// When the last connection attempt failed: none is made for [`RETRY_AFTER`] after.
     failed_at: Mutex<Option<Instant>>,
     closed: AtomicBool,
@@ -117,7 +130,9 @@ impl Inner {
         }
         let connected = self
             .driver
-            .get_or_try_init(|| topology::connect(self.client.clone(), self.timeouts))
+            .get_or_try_init(|| {
+                topology::connect(self.client.clone(), self.reads.clone(), self.timeouts)
+            })
             .await;
         if connected.is_err() {
             *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
@@ -141,6 +156,12 @@ impl fmt::Debug for RedisBackend {
                 "cluster",
                 &matches!(self.inner.client, Client::Cluster { .. }),
             )
+            .field(
+                "sentinel",
+                &matches!(self.inner.client, Client::Sentinel(_)),
+            )
+            .field("replicas", &self.inner.reads.replicas.len())
+            .field("read_your_writes", &self.inner.reads.read_your_writes)
             .field("connected", &self.inner.driver.initialized())
             .field("connect_timeout", &self.inner.timeouts.connect)
             .field("response_timeout", &self.inner.timeouts.response)
@@ -174,6 +195,7 @@ impl RedisBackend {
     /// Connects with a parsed client; called by [`RedisBackendBuilder::build`].
     pub(crate) async fn connect_client(
         client: Client,
+        reads: Reads,
         url: String,
         timeouts: Timeouts,
         lazy: bool,
@@ -181,6 +203,7 @@ impl RedisBackend {
         let inner = Inner {
             driver: tokio::sync::OnceCell::new(),
             client,
+            reads,
             failed_at: Mutex::new(None),
             closed: AtomicBool::new(false),
             url,
@@ -234,10 +257,11 @@ impl RedisBackend {
     /// ([`ErrorKind::Unavailable`](cachette_api::ErrorKind::Unavailable),
     /// [`ErrorKind::Timeout`](cachette_api::ErrorKind::Timeout)).
     pub async fn flush_db(&self) -> Result<()> {
-        self.inner
-            .driver()
-            .await?
+        let driver = self.inner.driver().await?;
+        let flushed = driver
             .query("FLUSHDB", OnReplace::Fail, &redis::cmd("FLUSHDB"))
-            .await
+            .await;
+        driver.wrote_everything();
+        flushed
     }
 }

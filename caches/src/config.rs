@@ -19,6 +19,7 @@ pub fn supported_schemes() -> Vec<&'static str> {
             "rediss://",
             "redis+cluster://",
             "rediss+cluster://",
+            "redis+sentinel://",
         ]);
     }
     schemes
@@ -76,6 +77,14 @@ pub struct CacheConfig {
     pub fail_open: bool,
     /// `rediss://`: a PEM file holding the certificate of a private CA to trust.
     pub tls_ca_file: Option<String>,
+    /// `redis+sentinel://`: the sentinels' own password (never shown).
+    pub sentinel_password: Option<String>,
+    /// Replica URLs that reads go to (never shown with their passwords).
+    pub replicas: Vec<String>,
+    /// `redis+sentinel://`: reads go to the replicas the sentinels list.
+    pub replica_reads: bool,
+    /// With replicas: the read-your-writes window.
+    pub read_your_writes: Option<DurationValue>,
     /// Feature `tiered`: an in-process L1 of this many entries over Redis.
     pub l1_max_entries: Option<u64>,
     /// Feature `tiered`: the longest an entry stays in L1.
@@ -100,6 +109,20 @@ impl fmt::Debug for CacheConfig {
             .field("relaxed_keys", &self.relaxed_keys)
             .field("fail_open", &self.fail_open)
             .field("tls_ca_file", &self.tls_ca_file)
+            .field(
+                "sentinel_password",
+                &self.sentinel_password.as_ref().map(|_| "***"),
+            )
+            .field(
+                "replicas",
+                &self
+                    .replicas
+                    .iter()
+                    .map(|url| cachette_api::redact_url(url))
+                    .collect::<Vec<_>>(),
+            )
+            .field("replica_reads", &self.replica_reads)
+            .field("read_your_writes", &self.read_your_writes)
             .field("l1_max_entries", &self.l1_max_entries)
             .field("l1_max_ttl", &self.l1_max_ttl)
             .field("invalidation_channel", &self.invalidation_channel)
@@ -162,6 +185,17 @@ impl CacheConfig {
             "relaxed_keys" => self.relaxed_keys = options::parse_flag(name, value)?,
             "fail_open" => self.fail_open = options::parse_flag(name, value)?,
             "tls_ca_file" => self.tls_ca_file = Some(value.to_owned()),
+            "sentinel_password" => self.sentinel_password = Some(value.to_owned()),
+            "replicas" => {
+                self.replicas = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|url| !url.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }
+            "replica_reads" => self.replica_reads = options::parse_flag(name, value)?,
+            "read_your_writes" => self.read_your_writes = duration(),
             "l1_max_entries" => self.l1_max_entries = Some(options::parse_count(name, value)?),
             "l1_max_ttl" => self.l1_max_ttl = duration(),
             "invalidation_channel" => self.invalidation_channel = Some(value.to_owned()),
@@ -211,6 +245,10 @@ impl CacheConfig {
             ("connect_timeout", self.connect_timeout.is_some()),
             ("response_timeout", self.response_timeout.is_some()),
             ("tls_ca_file", self.tls_ca_file.is_some()),
+            ("sentinel_password", self.sentinel_password.is_some()),
+            ("replicas", !self.replicas.is_empty()),
+            ("replica_reads", self.replica_reads),
+            ("read_your_writes", self.read_your_writes.is_some()),
             ("max_entries", self.max_entries.is_some()),
             ("max_bytes", self.max_bytes.is_some()),
             ("l1_max_entries", self.l1_max_entries.is_some()),
@@ -269,9 +307,8 @@ impl CacheConfig {
         let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or_default();
         match scheme {
             "memory" => self.memory_backend(&url),
-            "redis" | "rediss" | "redis+unix" | "unix" | "redis+cluster" | "rediss+cluster" => {
-                self.redis_backend(&url).await
-            }
+            "redis" | "rediss" | "redis+unix" | "unix" | "redis+cluster" | "rediss+cluster"
+            | "redis+sentinel" => self.redis_backend(&url).await,
             _ => Err(config_error(format!(
                 "unknown cache URL scheme {scheme:?} in {}; this build supports {}",
                 cachette_api::redact_url(&url),
@@ -334,10 +371,13 @@ impl CacheConfig {
     #[cfg(feature = "redis")]
     async fn redis_backend(&self, url: &str) -> Result<DynCacheBackend> {
         self.misplaced(Scope::Redis)?;
-        if self.l1_max_entries.is_some() && url.contains("+cluster://") {
+        if self.l1_max_entries.is_some()
+            && (url.contains("+cluster://") || url.contains("+sentinel://"))
+        {
             return Err(options::invalid(
                 "l1_max_entries",
-                "asks for a tiered cache, which a URL builds over one Redis server, not a cluster",
+                "asks for a tiered cache, which a URL builds over one Redis server, not a \
+                 cluster or Sentinel",
             ));
         }
         // Fail-open caches build while Redis is down and connect when it is back.
@@ -353,7 +393,19 @@ impl CacheConfig {
         if let Some(path) = &self.tls_ca_file {
             builder = with_tls_ca_file(builder, path)?;
         }
-        let redis = builder.build().await?;
+        if let Some(password) = &self.sentinel_password {
+            builder = builder.with_sentinel_password(password);
+        }
+        if !self.replicas.is_empty() {
+            builder = builder.with_replica_urls(self.replicas.iter().cloned());
+        }
+        if let Some(t) = &self.read_your_writes {
+            builder = builder.with_read_your_writes(t.to_duration("read_your_writes")?);
+        }
+        let redis = builder
+            .with_replica_reads(self.replica_reads)
+            .build()
+            .await?;
         if self.l1_max_entries.is_none() {
             if self.l1_max_ttl.is_some() || self.invalidation_channel.is_some() {
                 return Err(options::invalid(
@@ -543,6 +595,71 @@ mod tests {
         assert!(err.message().contains("memory://"), "{err}");
         let err = CacheConfig::from_url("memory://?colour=blue").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
+    }
+
+    #[cfg(feature = "redis")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_sentinel_urls_build_from_toml_and_the_environment() {
+        let deployment = tokio::task::spawn_blocking(|| {
+            cache_test_support::RedisSentinel::start_with(Some("data-pw"), Some("sentinel-pw"))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        // The test support puts the sentinels' password in the query: taken out here, to be
+        // given beside the URL.
+        let url = deployment
+            .url()
+            .replace("?sentinel_password=sentinel-pw", "");
+        let toml = format!(
+            "[caches.default]\nurl = \"{url}\"\nsentinel_password = \"sentinel-pw\"\n\
+             replica_reads = true\nread_your_writes = \"2s\"\nprefix = \"facade\"\n"
+        );
+        let from_toml = crate::CachesConfig::from_toml_str(&toml).unwrap();
+        let from_env = crate::CachesConfig::from_vars([
+            ("CACHE_URL".to_owned(), url.clone()),
+            (
+                "CACHE_SENTINEL_PASSWORD".to_owned(),
+                "sentinel-pw".to_owned(),
+            ),
+            ("CACHE_REPLICA_READS".to_owned(), "true".to_owned()),
+            ("CACHE_READ_YOUR_WRITES".to_owned(), "2s".to_owned()),
+        ])
+        .unwrap();
+        for config in [from_toml, from_env] {
+            let shown = format!("{config:?}");
+            assert!(
+                !shown.contains("data-pw") && !shown.contains("sentinel-pw"),
+                "{shown}"
+            );
+            let caches = config.build().await.unwrap();
+            let cache = caches.default_cache().unwrap();
+            let shown = format!("{:?}", cache.backend());
+            assert!(shown.contains("sentinel: true"), "{shown}");
+            assert!(
+                !shown.contains("data-pw") && !shown.contains("sentinel-pw"),
+                "{shown}"
+            );
+            cache.set("k", "v").await.unwrap();
+            assert_eq!(
+                cache.get::<String>("k").await.unwrap().as_deref(),
+                Some("v")
+            );
+        }
+        // Without the sentinels' password: refused, a configuration error.
+        let err = CacheConfig::from_url(&url)
+            .unwrap()
+            .build()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err:?}");
+        // Replica options on a memory cache are misplaced.
+        let err = CacheConfig::from_url("memory://?replica_reads=true")
+            .unwrap()
+            .build()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err:?}");
     }
 
     #[cfg(feature = "redis")]

@@ -73,6 +73,7 @@ mod guide {
         Cluster = "../../docs/cluster.md",
         Tiered = "../../docs/tiered.md",
         Observability = "../../docs/observability.md",
+        Sentinel = "../../docs/sentinel.md",
         Readme = "../../README.md",
     );
 }

@@ -1,5 +1,6 @@
 //! Property test: whatever a password holds, and wherever it is written (the user
-//! information of any scheme, raw or percent-encoded, a `pass=` query parameter), it never
+//! information of any scheme, raw or percent-encoded, a `pass=` or `sentinel_password=` query
+//! parameter, a replica's URL), it never
 //! appears in the `Debug` of the configuration or of the cache, in an error (`Display`,
 //! `Debug`, the whole `source()` chain), or in the tracing output at TRACE level.
 
@@ -39,6 +40,10 @@ fn urls(password: &str) -> Vec<String> {
         format!("rediss://:{password}@127.0.0.1:1/0?connect_timeout=50ms"),
         format!("redis+cluster://:{password}@127.0.0.1:1,127.0.0.1:2?connect_timeout=50ms"),
         format!("unix:///nonexistent/redis.sock?pass={enc}&db=1"),
+        format!("redis+sentinel://:{password}@127.0.0.1:1,127.0.0.1:2/mymaster/0?connect_timeout=50ms"),
+        format!("redis+sentinel://127.0.0.1:1/mymaster/0?sentinel_password={enc}&connect_timeout=50ms"),
+        format!("redis+sentinel://:{enc}@127.0.0.1:1/mymaster?sentinel_password={enc}&replica_reads=1&connect_timeout=50ms"),
+        format!("redis://127.0.0.1:1/0?replicas={}&read_your_writes=1s&connect_timeout=50ms", encode(&format!("redis://:{enc}@127.0.0.1:2/0"))),
         format!("redis://:{password}@127.0.0.1:1/0?fail_open=ture"),
         format!("redis://:{password}@127.0.0.1:1/0?respone_timeout=1s"),
     ]

@@ -33,11 +33,13 @@
 #![allow(clippy::panic)]
 
 mod cluster;
+mod sentinel;
 
 pub use cluster::{
     shared_cluster_url, RedisCluster, NODE_TIMEOUT_MS, REDIS_CLI_NOT_FOUND_MESSAGE,
     REDIS_CLUSTER_URL_VAR,
 };
+pub use sentinel::{RedisSentinel, DOWN_AFTER_MS, FAILOVER_TIMEOUT_MS, MASTER_NAME};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};

@@ -11,9 +11,12 @@
 //! once, in [`connect`].
 
 mod cluster;
+mod replicas;
+mod sentinel;
 mod server;
 
 pub(crate) use cluster::{MAX_RETRY_WAIT_MS, MIN_RETRY_WAIT_MS, RETRIES};
+pub(crate) use sentinel::SentinelSpec;
 
 use std::fmt;
 use std::sync::Arc;
@@ -43,9 +46,22 @@ pub(crate) enum Client {
         /// A one-server client for each seed, to tell why the cluster client failed.
         seeds: Vec<redis::Client>,
     },
+    /// A primary (and its replicas) found through Redis Sentinel.
+    Sentinel(SentinelSpec),
+}
+
+/// Where reads go besides the primary: replicas given by URL, and how long the reads of a
+/// key written by this handle go to the primary.
+#[derive(Clone, Default)]
+pub(crate) struct Reads {
+    /// Replicas given by URL (address for messages, client).
+    pub(crate) replicas: Vec<(String, redis::Client)>,
+    /// The read-your-writes window (zero: none).
+    pub(crate) read_your_writes: std::time::Duration,
 }
 
 /// One command of a batch, with the hash slot of its keys (a cluster routes it there).
+#[derive(Clone)]
 pub(crate) struct Part {
     pub(crate) cmd: Cmd,
     pub(crate) slot: Slot,
@@ -130,7 +146,8 @@ pub(crate) trait Topology: fmt::Debug + Send + Sync + 'static {
 }
 
 /// Connects to the server or the cluster, and reads its bulk limit.
-pub(crate) async fn connect(client: Client, timeouts: Timeouts) -> Result<Driver> {
+pub(crate) async fn connect(client: Client, reads: Reads, timeouts: Timeouts) -> Result<Driver> {
+    let mut replicas = None;
     let topology: Box<dyn Topology> = match client {
         Client::Server(client) => {
             let conn = connection::connect_server(client, timeouts).await?;
@@ -140,7 +157,29 @@ pub(crate) async fn connect(client: Client, timeouts: Timeouts) -> Result<Driver
             let link: Arc<ClusterLink> = ClusterLink::connect(client, &seeds, timeouts).await?;
             Box::new(cluster::Cluster::new(link, timeouts))
         }
+        Client::Sentinel(spec) => {
+            let (topology, listed) = sentinel::Sentinel::connect(spec, timeouts).await?;
+            replicas = listed;
+            Box::new(topology)
+        }
     };
+    if !reads.replicas.is_empty() {
+        // A replica down now is connected to at a later read.
+        let mut nodes = Vec::with_capacity(reads.replicas.len());
+        for (addr, client) in reads.replicas {
+            let node = match connection::connect_server(client.clone(), timeouts).await {
+                Ok(conn) => replicas::Replica::connected(addr, client, conn),
+                Err(e) => {
+                    tracing::warn!(backend = BACKEND, replica = %addr, error = %e,
+                        "a replica cannot be reached; reads go to the others");
+                    replicas::Replica::new(addr, client)
+                }
+            };
+            nodes.push(Arc::new(node));
+        }
+        replicas = Some(Arc::new(replicas::Replicas::new(nodes)));
+    }
+    let read_your_writes = replicas::ReadYourWrites::new(reads.read_your_writes);
     // The connection alone does not prove that commands are allowed: a server with a
     // password answers NOAUTH only now. On a cluster, `CONFIG GET` goes to one node: every
     // node of a cluster is expected to share the setting.
@@ -165,6 +204,9 @@ pub(crate) async fn connect(client: Client, timeouts: Timeouts) -> Result<Driver
         topology,
         bulk_limit,
         scripts: Scripts::default(),
+        replicas,
+        read_your_writes,
+        timeouts,
     })
 }
 
@@ -175,6 +217,10 @@ pub(crate) struct Driver {
     /// The server's `proto-max-bulk-len`: no argument longer than this is sent.
     bulk_limit: u64,
     pub(crate) scripts: Scripts,
+    /// The replicas reads go to, when asked for.
+    replicas: Option<Arc<replicas::Replicas>>,
+    read_your_writes: replicas::ReadYourWrites,
+    timeouts: Timeouts,
 }
 
 impl Driver {
@@ -184,6 +230,9 @@ impl Driver {
 
     pub(crate) fn close(&self) {
         self.topology.close();
+        if let Some(replicas) = &self.replicas {
+            replicas.set(Vec::new());
+        }
     }
 
     /// Refuses a command with an argument over the bulk limit, before it is sent: the server
@@ -222,6 +271,43 @@ impl Driver {
         self.check(command, cmd)?;
         let reply = self.topology.query(command, on_replace, cmd).await?;
         convert(command, Ok(reply))
+    }
+
+    /// Sends a read of `keys` to a replica when reads go to replicas and none of `keys` was
+    /// written by this handle within the read-your-writes window; to the primary otherwise,
+    /// or when no replica can serve it at once.
+    pub(crate) async fn read<T: FromRedisValue>(
+        &self,
+        command: &str,
+        keys: &[&[u8]],
+        cmd: &Cmd,
+    ) -> Result<T> {
+        if let Some(replicas) = &self.replicas {
+            if !self.read_your_writes.recent(keys) {
+                self.check(command, cmd)?;
+                if let replicas::ReplicaRead::Answer(answer) =
+                    replicas.read(command, cmd, self.timeouts).await
+                {
+                    return convert(command, Ok(answer?));
+                }
+            }
+        }
+        self.query(command, OnReplace::Retry, cmd).await
+    }
+
+    /// Records that `keys` were written (or may have been) by this handle just now, for
+    /// read-your-writes.
+    pub(crate) fn wrote(&self, keys: &[&[u8]]) {
+        if self.replicas.is_some() {
+            self.read_your_writes.wrote(keys);
+        }
+    }
+
+    /// Records that any key may have been written by this handle just now (`clear`).
+    pub(crate) fn wrote_everything(&self) {
+        if self.replicas.is_some() {
+            self.read_your_writes.wrote_everything();
+        }
     }
 
     /// Sends one pipeline on one key and converts its replies.
@@ -311,6 +397,21 @@ impl Driver {
             return Ok(Vec::new());
         }
         let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+        if self.replicas.is_some() {
+            // Replicas come with one primary (never a cluster): one MGET.
+            let mut cmd = redis::cmd("MGET");
+            for key in &refs {
+                cmd.arg(*key);
+            }
+            let values: Vec<Option<Bytes>> = self.read("MGET", &refs, &cmd).await?;
+            if values.len() != keys.len() {
+                return Err(error::unexpected(
+                    "MGET",
+                    format!("{} values for {} keys", values.len(), keys.len()),
+                ));
+            }
+            return Ok(values);
+        }
         let groups = self.topology.group(&refs);
         let chains = per_group("MGET", &refs, &groups);
         let answers = flatten(

@@ -52,3 +52,4 @@ pub(crate) async fn command_calls(conn: &mut MultiplexedConnection) -> HashMap<S
 pub(crate) async fn reset_stats(conn: &mut MultiplexedConnection) {
     raw_cmd::<()>(conn, &["CONFIG", "RESETSTAT"]).await;
 }
+pub(crate) mod load;
