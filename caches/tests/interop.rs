@@ -1,0 +1,3 @@
+//! Interop tests against real third-party software sharing our caches.
+
+mod django_interop;
