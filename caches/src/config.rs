@@ -553,13 +553,18 @@ mod tests {
     #[cfg(feature = "memory")]
     #[tokio::test]
     async fn codec_options_reach_the_cache() {
-        let c = CacheConfig::from_url("memory://?codec=MsgPack&compression=none&compress_min_size=0").unwrap();
+        let c =
+            CacheConfig::from_url("memory://?codec=MsgPack&compression=none&compress_min_size=0")
+                .unwrap();
         assert_eq!(
             (c.codec, c.compression, c.compress_min_size),
             (Some(Codec::MessagePack), Some(Compression::None), Some(0))
         );
         let cache = c.build().await.unwrap();
-        assert_eq!((cache.codec(), cache.compression()), (Codec::MessagePack, Compression::None));
+        assert_eq!(
+            (cache.codec(), cache.compression()),
+            (Codec::MessagePack, Compression::None)
+        );
         for (url, option) in [
             ("memory://?codec=yaml", "codec"),
             ("memory://?compression=gzip", "compression"),
@@ -582,7 +587,11 @@ mod tests {
         }
         #[cfg(not(feature = "pickle"))]
         {
-            let err = CacheConfig::from_url("memory://?codec=pickle").unwrap().build().await.unwrap_err();
+            let err = CacheConfig::from_url("memory://?codec=pickle")
+                .unwrap()
+                .build()
+                .await
+                .unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config);
             assert!(err.message().contains("feature `pickle`"), "{err}");
         }

@@ -115,7 +115,10 @@ fn create() -> Result<PathBuf, String> {
     if std::fs::rename(&building, &dir).is_err() {
         let _ = std::fs::remove_dir_all(&building);
         if !dir.join(READY).exists() {
-            return Err(format!("could not move the environment to {}", dir.display()));
+            return Err(format!(
+                "could not move the environment to {}",
+                dir.display()
+            ));
         }
     }
     eprintln!(
@@ -178,8 +181,6 @@ fn run(command: &mut Command, timeout: Duration) -> Result<String, String> {
     if status.success() {
         Ok(stdout)
     } else {
-        Err(format!(
-            "{shown} failed ({status}):\n{stderr}\n{stdout}"
-        ))
+        Err(format!("{shown} failed ({status}):\n{stderr}\n{stdout}"))
     }
 }

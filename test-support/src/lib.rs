@@ -35,12 +35,12 @@
 mod cluster;
 mod django;
 
-pub use django::{
-    django_python, run_python, DJANGO_REQUIREMENTS, DJANGO_VENV_VAR, PYTHON_NOT_FOUND_MESSAGE,
-};
 pub use cluster::{
     shared_cluster_url, RedisCluster, NODE_TIMEOUT_MS, REDIS_CLI_NOT_FOUND_MESSAGE,
     REDIS_CLUSTER_URL_VAR,
+};
+pub use django::{
+    django_python, run_python, DJANGO_REQUIREMENTS, DJANGO_VENV_VAR, PYTHON_NOT_FOUND_MESSAGE,
 };
 
 use std::io::{BufRead, BufReader, Read, Write};

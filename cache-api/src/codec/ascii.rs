@@ -41,4 +41,3 @@ pub(crate) fn stored_integer(bytes: &[u8]) -> Result<i64> {
         )),
     }
 }
-

@@ -43,23 +43,26 @@ pub(super) fn compress(compression: Compression, plain: &[u8]) -> Result<Vec<u8>
 }
 
 /// Inflates a stored value, refusing one that grows past `max` bytes.
-pub(super) fn decompress(compression: Compression, compressed: &[u8], max: usize) -> Result<Vec<u8>> {
+pub(super) fn decompress(
+    compression: Compression,
+    compressed: &[u8],
+    max: usize,
+) -> Result<Vec<u8>> {
     let reader = compressor(compression)?.inflate(compressed)?;
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
     let mut out = Vec::with_capacity(compressed.len().saturating_mul(4).min(max).min(1 << 20));
-    reader
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Decode,
-                format!("stored bytes are a {compression} frame that does not inflate: {e}"),
-            )
-        })?;
+    reader.take(limit).read_to_end(&mut out).map_err(|e| {
+        Error::new(
+            ErrorKind::Decode,
+            format!("stored bytes are a {compression} frame that does not inflate: {e}"),
+        )
+    })?;
     if out.len() > max {
         return Err(Error::new(
             ErrorKind::TooLarge,
-            format!("stored {compression} value inflates past the {max} bytes allowed (max_value_size)"),
+            format!(
+                "stored {compression} value inflates past the {max} bytes allowed (max_value_size)"
+            ),
         ));
     }
     Ok(out)

@@ -352,7 +352,8 @@ mod tests {
     /// must keep writing and reading exactly these.
     #[test]
     fn the_messagepack_default_is_byte_for_byte_unchanged() {
-        let written: &[u8] = b"\x83\xa6ticker\xa4AAPL\xa5price\xcb\x40\x67\xb0\x00\x00\x00\x00\x00\xa4tags\x91\xa1a";
+        let written: &[u8] =
+            b"\x83\xa6ticker\xa4AAPL\xa5price\xcb\x40\x67\xb0\x00\x00\x00\x00\x00\xa4tags\x91\xa1a";
         let default = ValueCodec::default();
         assert_eq!(&default.encode(&quote()).unwrap()[..], written);
         assert_eq!(default.decode::<Quote>(written).unwrap(), quote());
@@ -362,7 +363,10 @@ mod tests {
             (b"\xa6h\xc3\xa9llo", default.encode("héllo").unwrap()),
             (b"\xc3", default.encode(&true).unwrap()),
             (b"\xc0", default.encode(&None::<i32>).unwrap()),
-            (b"\xcb\x40\x04\x00\x00\x00\x00\x00\x00", default.encode(&2.5).unwrap()),
+            (
+                b"\xcb\x40\x04\x00\x00\x00\x00\x00\x00",
+                default.encode(&2.5).unwrap(),
+            ),
             (b"\x92\x01\xa1x", default.encode(&(1, "x")).unwrap()),
         ];
         for (old, new) in cases {
@@ -401,7 +405,11 @@ mod tests {
             let name = format!("{} {}", c.codec, c.compression);
             assert_eq!(&c.encode(&1234567).unwrap()[..], b"1234567", "{name}");
             assert_eq!(c.decode::<i64>(b"-5").unwrap(), -5, "{name}");
-            assert_eq!(c.decode::<Quote>(&c.encode(&quote()).unwrap()).unwrap(), quote(), "{name}");
+            assert_eq!(
+                c.decode::<Quote>(&c.encode(&quote()).unwrap()).unwrap(),
+                quote(),
+                "{name}"
+            );
             let packed = c.encode(&long).unwrap();
             if c.compression != Compression::None {
                 assert_eq!(sniff::compression(&packed), Some(c.compression), "{name}");
@@ -409,16 +417,29 @@ mod tests {
             assert_eq!(c.decode::<Vec<Quote>>(&packed).unwrap(), long, "{name}");
             let map: BTreeMap<String, Option<f64>> =
                 [("a".to_owned(), Some(1.5)), ("b".to_owned(), None)].into();
-            assert_eq!(c.decode::<BTreeMap<String, Option<f64>>>(&c.encode(&map).unwrap()).unwrap(), map, "{name}");
+            assert_eq!(
+                c.decode::<BTreeMap<String, Option<f64>>>(&c.encode(&map).unwrap())
+                    .unwrap(),
+                map,
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn short_values_are_not_compressed() {
-        for c in every_codec().into_iter().filter(|c| c.compression != Compression::None) {
+        for c in every_codec()
+            .into_iter()
+            .filter(|c| c.compression != Compression::None)
+        {
             let short = c.encode("abc").unwrap();
             assert_eq!(sniff::compression(&short), None);
-            let at_min = ValueCodec { compress_min_size: 1, ..c }.encode("abc").unwrap();
+            let at_min = ValueCodec {
+                compress_min_size: 1,
+                ..c
+            }
+            .encode("abc")
+            .unwrap();
             assert_eq!(sniff::compression(&at_min), Some(c.compression));
         }
     }
@@ -453,11 +474,20 @@ mod tests {
             if !writer.is_available() || !reader.is_available() {
                 continue;
             }
-            let w = ValueCodec { codec: writer, ..ValueCodec::default() };
-            let r = ValueCodec { codec: reader, ..ValueCodec::default() };
+            let w = ValueCodec {
+                codec: writer,
+                ..ValueCodec::default()
+            };
+            let r = ValueCodec {
+                codec: reader,
+                ..ValueCodec::default()
+            };
             let err = r.decode::<Quote>(&w.encode(&quote()).unwrap()).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Decode);
-            assert!(err.message().contains(&format!("`{}`", writer.option())), "{writer} read as {reader}: {err}");
+            assert!(
+                err.message().contains(&format!("`{}`", writer.option())),
+                "{writer} read as {reader}: {err}"
+            );
         }
     }
 
@@ -466,10 +496,21 @@ mod tests {
         for c in [Codec::MessagePack, Codec::Json, Codec::Pickle] {
             assert_eq!(c.name().parse::<Codec>().unwrap(), c);
         }
-        for c in [Compression::None, Compression::Zlib, Compression::Lz4, Compression::Zstd] {
+        for c in [
+            Compression::None,
+            Compression::Zlib,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             assert_eq!(c.name().parse::<Compression>().unwrap(), c);
         }
-        assert_eq!("yaml".parse::<Codec>().unwrap_err().kind(), ErrorKind::Config);
-        assert_eq!("gzip".parse::<Compression>().unwrap_err().kind(), ErrorKind::Config);
+        assert_eq!(
+            "yaml".parse::<Codec>().unwrap_err().kind(),
+            ErrorKind::Config
+        );
+        assert_eq!(
+            "gzip".parse::<Compression>().unwrap_err().kind(),
+            ErrorKind::Config
+        );
     }
 }

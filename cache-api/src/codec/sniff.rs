@@ -8,7 +8,9 @@ use crate::{Error, ErrorKind};
 /// (their magic numbers).
 pub(super) fn compression(bytes: &[u8]) -> Option<Compression> {
     match bytes {
-        [0x78, flg, _, ..] if (0x7800u16 | u16::from(*flg)) % 31 == 0 => Some(Compression::Zlib),
+        [0x78, flg, _, ..] if (0x7800u16 | u16::from(*flg)).is_multiple_of(31) => {
+            Some(Compression::Zlib)
+        }
         [0x04, 0x22, 0x4d, 0x18, ..] => Some(Compression::Lz4),
         [0x28, 0xb5, 0x2f, 0xfd, ..] => Some(Compression::Zstd),
         _ => None,
@@ -55,7 +57,9 @@ fn looks_like_json(bytes: &[u8]) -> bool {
     (text.len() >= 2 && (framed('{', '}') || framed('[', ']') || framed('"', '"')))
         || matches!(text, "true" | "false" | "null")
         || (text.parse::<f64>().is_ok()
-            && text.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)))
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)))
 }
 
 /// Adds to a `Decode` error what the bytes look like, and the option that reads them.
@@ -101,7 +105,10 @@ mod tests {
         for json in [&b"{\"a\": 1}"[..], b"[1, 2]", b"\"text\"", b"null", b"2.5"] {
             assert_eq!(format(json).map(|f| f.0), Some(Codec::Json), "{json:?}");
         }
-        assert_eq!(format(b"\x81\xa1a\x01").map(|f| f.0), Some(Codec::MessagePack));
+        assert_eq!(
+            format(b"\x81\xa1a\x01").map(|f| f.0),
+            Some(Codec::MessagePack)
+        );
         assert_eq!(format(b"\xc1\xc1"), None);
     }
 
@@ -111,15 +118,27 @@ mod tests {
         let err = msgpack::decode_plain::<serde::de::IgnoredAny>(pickle4).unwrap_err();
         let err = explain(err, pickle4, Codec::MessagePack);
         assert_eq!(err.kind(), ErrorKind::Decode);
-        assert!(err.message().contains("Python pickle (protocol 4)"), "{err}");
+        assert!(
+            err.message().contains("Python pickle (protocol 4)"),
+            "{err}"
+        );
         assert!(err.message().contains("`codec=pickle`"), "{err}");
     }
 
     #[test]
     fn compressed_frames_are_recognised_by_their_magic() {
-        assert_eq!(compression(b"x\x9c\xcbH\xcd\xc9\xc9\x07\x00"), Some(Compression::Zlib));
-        assert_eq!(compression(b"\x04\x22\x4d\x18\x60\x40"), Some(Compression::Lz4));
-        assert_eq!(compression(b"\x28\xb5\x2f\xfd\x20\x05"), Some(Compression::Zstd));
+        assert_eq!(
+            compression(b"x\x9c\xcbH\xcd\xc9\xc9\x07\x00"),
+            Some(Compression::Zlib)
+        );
+        assert_eq!(
+            compression(b"\x04\x22\x4d\x18\x60\x40"),
+            Some(Compression::Lz4)
+        );
+        assert_eq!(
+            compression(b"\x28\xb5\x2f\xfd\x20\x05"),
+            Some(Compression::Zstd)
+        );
         assert_eq!(compression(b"x1"), None);
         assert_eq!(compression(b"\x80\x04\x95"), None);
         let err = compressed_error(Compression::Zstd, Compression::None);

@@ -92,7 +92,7 @@ def main():
         cache.set("dj:text", TEXT, 600)
         if serializer != "json":
             cache.set("dj:bytes", RAW, 600)
-        cache.set("dj:float", 3.14159, 600)
+        cache.set("dj:float", 1.0625e-3, 600)
         cache.set("dj:none", None, 600)
         cache.set("dj:bool", True, 600)
         for i, n in enumerate(BIG):

@@ -57,13 +57,26 @@ async fn both_ways(config: &str, db: u32, options: &str, json_only: bool) {
     rust_reads_what_django_wrote(&cache, json_only).await;
     rust_writes(&cache, json_only).await;
     django(config, &url, "check");
-    assert_eq!(cache.get::<i64>("rs:counter").await.unwrap(), Some(101), "Django's incr");
+    assert_eq!(
+        cache.get::<i64>("rs:counter").await.unwrap(),
+        Some(101),
+        "Django's incr"
+    );
     for key in ["rs:del1", "rs:del2"] {
-        assert_eq!(cache.get::<String>(key).await.unwrap(), None, "{key}: Django's delete_many");
+        assert_eq!(
+            cache.get::<String>(key).await.unwrap(),
+            None,
+            "{key}: Django's delete_many"
+        );
     }
     assert_eq!(cache.get::<String>("rs:moves").await.unwrap(), None);
     assert_eq!(
-        cache.with_version(2).get::<String>("rs:moves").await.unwrap().as_deref(),
+        cache
+            .with_version(2)
+            .get::<String>("rs:moves")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("moved by django")
     );
     assert!(cache.clear().await.unwrap() > 0);
@@ -78,8 +91,14 @@ async fn rust_reads_what_django_wrote(cache: &Cache, json_only: bool) {
         tags: vec!["wheel".into(), "tech".into()],
         note: None,
     };
-    assert_eq!(cache.get::<Position>("dj:position").await.unwrap(), Some(position));
-    let as_map = cache.get::<BTreeMap<String, Value>>("dj:position").await.unwrap();
+    assert_eq!(
+        cache.get::<Position>("dj:position").await.unwrap(),
+        Some(position)
+    );
+    let as_map = cache
+        .get::<BTreeMap<String, Value>>("dj:position")
+        .await
+        .unwrap();
     let want: BTreeMap<String, Value> = serde_json::from_value(json!({
         "ticker": "AAPL", "shares": 100, "price": 189.5, "tags": ["wheel", "tech"], "note": null
     }))
@@ -89,20 +108,35 @@ async fn rust_reads_what_django_wrote(cache: &Cache, json_only: bool) {
         cache.get::<Value>("dj:nested").await.unwrap(),
         Some(json!([[1, 2], [3, [4, 5]], []]))
     );
-    assert_eq!(cache.get::<String>("dj:text").await.unwrap().as_deref(), Some(TEXT));
+    assert_eq!(
+        cache.get::<String>("dj:text").await.unwrap().as_deref(),
+        Some(TEXT)
+    );
     if !json_only {
         assert_eq!(
-            cache.get::<ByteBuf>("dj:bytes").await.unwrap().as_deref().map(|b| &b[..]),
+            cache
+                .get::<ByteBuf>("dj:bytes")
+                .await
+                .unwrap()
+                .as_deref()
+                .map(|b| &b[..]),
             Some(RAW)
         );
     }
-    assert_eq!(cache.get::<f64>("dj:float").await.unwrap(), Some(3.14159));
-    assert_eq!(cache.get::<Option<i32>>("dj:none").await.unwrap(), Some(None));
+    assert_eq!(cache.get::<f64>("dj:float").await.unwrap(), Some(1.0625e-3));
+    assert_eq!(
+        cache.get::<Option<i32>>("dj:none").await.unwrap(),
+        Some(None)
+    );
     assert_eq!(cache.get::<bool>("dj:bool").await.unwrap(), Some(true));
     assert_eq!(cache.get::<i64>("dj:big0").await.unwrap(), Some(1 << 62));
     assert_eq!(cache.get::<i64>("dj:big1").await.unwrap(), Some(i64::MIN));
     assert_eq!(cache.get::<u64>("dj:big2").await.unwrap(), Some(u64::MAX));
-    assert_eq!(cache.get::<i64>("dj:counter").await.unwrap(), Some(11), "Django's incr");
+    assert_eq!(
+        cache.get::<i64>("dj:counter").await.unwrap(),
+        Some(11),
+        "Django's incr"
+    );
     assert_eq!(cache.incr("dj:counter", 5).await.unwrap(), 16);
     let ttl = cache.ttl("dj:ttl").await.unwrap();
     assert!(
@@ -110,10 +144,18 @@ async fn rust_reads_what_django_wrote(cache: &Cache, json_only: bool) {
         "ttl of Django's 120 s key: {ttl:?}"
     );
     assert_eq!(cache.delete_many(&["dj:del1", "dj:del2"]).await.unwrap(), 2);
-    assert_eq!(cache.get::<String>("dj:keep").await.unwrap().as_deref(), Some("kept"));
+    assert_eq!(
+        cache.get::<String>("dj:keep").await.unwrap().as_deref(),
+        Some("kept")
+    );
     assert_eq!(cache.get::<String>("dj:moved").await.unwrap(), None);
     assert_eq!(
-        cache.with_version(2).get::<String>("dj:moved").await.unwrap().as_deref(),
+        cache
+            .with_version(2)
+            .get::<String>("dj:moved")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("by django")
     );
     cache.incr_version("dj:rust_moves").await.unwrap();
@@ -128,7 +170,10 @@ async fn rust_writes(cache: &Cache, json_only: bool) {
         note: None,
     };
     cache.set("rs:position", &position).await.unwrap();
-    cache.set("rs:nested", &json!([[1, 2], [3, [4, 5]], []])).await.unwrap();
+    cache
+        .set("rs:nested", &json!([[1, 2], [3, [4, 5]], []]))
+        .await
+        .unwrap();
     cache.set("rs:text", TEXT).await.unwrap();
     if !json_only {
         cache.set("rs:bytes", &ByteBuf::from(RAW)).await.unwrap();
@@ -140,7 +185,10 @@ async fn rust_writes(cache: &Cache, json_only: bool) {
     cache.set("rs:big1", &i64::MIN).await.unwrap();
     cache.set("rs:big2", &u64::MAX).await.unwrap();
     cache.set("rs:counter", &100).await.unwrap();
-    cache.set_opts("rs:ttl", "expires", Ttl::secs(90)).await.unwrap();
+    cache
+        .set_opts("rs:ttl", "expires", Ttl::secs(90))
+        .await
+        .unwrap();
     cache.set("rs:del1", &1).await.unwrap();
     cache.set("rs:del2", "two").await.unwrap();
     cache.set("rs:moves", "moved by django").await.unwrap();
@@ -149,7 +197,10 @@ async fn rust_writes(cache: &Cache, json_only: bool) {
 /// A cache with the default options reading this configuration's values says which option
 /// reads them.
 async fn default_options_name_the_right_one(db: u32, wanted: &str) {
-    let url = format!("redis://127.0.0.1:{}/{db}?prefix=wheel_analyzer", redis_port());
+    let url = format!(
+        "redis://127.0.0.1:{}/{db}?prefix=wheel_analyzer",
+        redis_port()
+    );
     let cache = cachette::from_url(&url).await.unwrap();
     let err = cache.get::<Position>("dj:position").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode);
@@ -170,12 +221,66 @@ macro_rules! django_config {
     };
 }
 
-django_config!(builtin_redis, 1, "codec=pickle", json_only = false, default_reads_as = Some("`codec=pickle`"));
-django_config!(django_redis_pickle, 2, "codec=pickle", json_only = false, default_reads_as = Some("`codec=pickle`"));
-django_config!(django_redis_json, 3, "codec=json", json_only = true, default_reads_as = Some("`codec=json`"));
-django_config!(django_redis_msgpack, 4, "codec=msgpack", json_only = false, default_reads_as = None::<&str>);
-django_config!(django_redis_pickle_zlib, 5, "codec=pickle&compression=zlib", json_only = false, default_reads_as = Some("`compression=zlib`"));
-django_config!(django_redis_pickle_zstd, 6, "codec=pickle&compression=zstd", json_only = false, default_reads_as = Some("`compression=zstd`"));
-django_config!(django_redis_pickle_lz4, 7, "codec=pickle&compression=lz4", json_only = false, default_reads_as = Some("`compression=lz4`"));
-django_config!(django_redis_msgpack_zlib, 8, "compression=zlib", json_only = false, default_reads_as = Some("`compression=zlib`"));
-django_config!(django_redis_json_zstd, 9, "codec=json&compression=zstd", json_only = true, default_reads_as = Some("`compression=zstd`"));
+django_config!(
+    builtin_redis,
+    1,
+    "codec=pickle",
+    json_only = false,
+    default_reads_as = Some("`codec=pickle`")
+);
+django_config!(
+    django_redis_pickle,
+    2,
+    "codec=pickle",
+    json_only = false,
+    default_reads_as = Some("`codec=pickle`")
+);
+django_config!(
+    django_redis_json,
+    3,
+    "codec=json",
+    json_only = true,
+    default_reads_as = Some("`codec=json`")
+);
+django_config!(
+    django_redis_msgpack,
+    4,
+    "codec=msgpack",
+    json_only = false,
+    default_reads_as = None::<&str>
+);
+django_config!(
+    django_redis_pickle_zlib,
+    5,
+    "codec=pickle&compression=zlib",
+    json_only = false,
+    default_reads_as = Some("`compression=zlib`")
+);
+django_config!(
+    django_redis_pickle_zstd,
+    6,
+    "codec=pickle&compression=zstd",
+    json_only = false,
+    default_reads_as = Some("`compression=zstd`")
+);
+django_config!(
+    django_redis_pickle_lz4,
+    7,
+    "codec=pickle&compression=lz4",
+    json_only = false,
+    default_reads_as = Some("`compression=lz4`")
+);
+django_config!(
+    django_redis_msgpack_zlib,
+    8,
+    "compression=zlib",
+    json_only = false,
+    default_reads_as = Some("`compression=zlib`")
+);
+django_config!(
+    django_redis_json_zstd,
+    9,
+    "codec=json&compression=zstd",
+    json_only = true,
+    default_reads_as = Some("`compression=zstd`")
+);

@@ -101,7 +101,10 @@ mod tests {
         };
         assert_eq!(decode::<Quote>(&encode(&quote).unwrap()).unwrap(), quote);
         let none: Option<i32> = None;
-        assert_eq!(decode::<Option<i32>>(&encode(&none).unwrap()).unwrap(), None);
+        assert_eq!(
+            decode::<Option<i32>>(&encode(&none).unwrap()).unwrap(),
+            None
+        );
         assert!(decode::<i64>(b"123456789012345678901234567890").is_err());
     }
 
@@ -124,8 +127,8 @@ mod tests {
             Text(String),
         }
         for (proto, bytes) in dumps.iter().enumerate() {
-            let map: BTreeMap<String, Vec<Item>> = decode(bytes)
-                .unwrap_or_else(|e| panic!("protocol {proto}: {e}"));
+            let map: BTreeMap<String, Vec<Item>> =
+                decode(bytes).unwrap_or_else(|e| panic!("protocol {proto}: {e}"));
             assert_eq!(
                 map["a"],
                 vec![Item::Int(1), Item::Float(2.5), Item::Text("x".into())],

@@ -231,7 +231,9 @@ impl Machine<'_> {
                 0x80 => {
                     let proto = self.take(1)?[0];
                     if proto > 5 {
-                        return Err(format!("pickle protocol {proto} is unknown (0 to 5 are read)"));
+                        return Err(format!(
+                            "pickle protocol {proto} is unknown (0 to 5 are read)"
+                        ));
                     }
                 }
                 0x95 => {
@@ -323,8 +325,10 @@ impl Machine<'_> {
     fn global(&mut self, module: &str, name: &str) {
         let builtin = matches!(
             (module, name),
-            ("builtins" | "__builtin__", "set" | "frozenset" | "bytearray" | "list" | "int")
-                | ("_codecs", "encode")
+            (
+                "builtins" | "__builtin__",
+                "set" | "frozenset" | "bytearray" | "list" | "int"
+            ) | ("_codecs", "encode")
         );
         if !builtin && self.scanned.foreign_class.is_none() {
             self.scanned.foreign_class = Some(format!("{module}.{name}"));
