@@ -73,6 +73,7 @@ mod guide {
         Cluster = "../../docs/cluster.md",
         Tiered = "../../docs/tiered.md",
         Observability = "../../docs/observability.md",
+        DjangoInterop = "../../docs/django-interop.md",
         Readme = "../../README.md",
     );
 }
