@@ -4,8 +4,10 @@
 # loopback ports, persistence off, killed when the tests end). A Redis server started by hand
 # is never used, unless CACHE_TEST_REDIS_URL names one.
 #
-# What it needs: cargo, and the redis-server and redis-cli binaries. When they are missing it
-# installs them with apt-get (as root on Debian/Ubuntu) or says exactly what to install.
+# What it needs: cargo, the redis-server and redis-cli binaries, and python3 with its venv
+# module (the Django interop tests make a virtual environment with Django and django-redis from
+# PyPI once per machine, in ~/.cache/cachette/). When they are missing it installs them with
+# apt-get (as root on Debian/Ubuntu) or says exactly what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +21,19 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
     echo "  Debian/Ubuntu: sudo apt-get install redis-server" >&2
     echo "  macOS:         brew install redis" >&2
     echo "  or set CACHE_TEST_REDIS_URL=redis://host:port to a server the tests may write to." >&2
+    exit 1
+  fi
+fi
+
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "scripts/test.sh: python3 with venv not found; installing Debian's python3 and python3-venv" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+  else
+    echo "scripts/test.sh: python3 and its venv module are required by the Django interop tests." >&2
+    echo "  Debian/Ubuntu: sudo apt-get install python3 python3-venv" >&2
+    echo "  macOS:         brew install python" >&2
     exit 1
   fi
 fi

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::{Cache, Shared};
+use crate::codec::{Codec, Compression, ValueCodec, DEFAULT_COMPRESS_MIN_SIZE};
 use crate::expiry::Lifetime;
 use crate::key::KeyMaker;
 use crate::{DynCacheBackend, Error, ErrorKind, Expiry, KeyPolicy, Result, Ttl};
@@ -39,6 +40,9 @@ pub struct CacheBuilder {
     key_policy: KeyPolicy,
     max_value_size: usize,
     fail_open: bool,
+    codec: Codec,
+    compression: Compression,
+    compress_min_size: usize,
 }
 
 impl CacheBuilder {
@@ -52,6 +56,9 @@ impl CacheBuilder {
             key_policy: KeyPolicy::default(),
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
             fail_open: false,
+            codec: Codec::MessagePack,
+            compression: Compression::None,
+            compress_min_size: DEFAULT_COMPRESS_MIN_SIZE,
         }
     }
 
@@ -92,6 +99,41 @@ impl CacheBuilder {
         self
     }
 
+    /// The format values are stored in (default [`Codec::MessagePack`]); [`Codec::Json`] and
+    /// [`Codec::Pickle`] need the cargo features `json` and `pickle`, and share a cache with
+    /// django-redis's `JSONSerializer` and with Django's `RedisCache` (docs/django-interop.md).
+    ///
+    /// ```
+    /// # fn main() -> cachette_api::Result<()> {
+    /// use cachette_api::Codec;
+    ///
+    /// let builder = cachette_memory::MemoryBackend::new().cache_builder().with_codec(Codec::MessagePack);
+    /// assert_eq!(builder.build()?.codec(), Codec::MessagePack);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Compresses encoded values of at least the minimum size
+    /// ([`with_compress_min_size`](CacheBuilder::with_compress_min_size), default 16 bytes) in
+    /// django-redis's framing for `compression` (default [`Compression::None`]; each
+    /// algorithm needs its cargo feature: `zlib`, `lz4`, `zstd`). Integers are never
+    /// compressed. Reads inflate values in that framing, and refuse one that would grow past
+    /// [`with_max_value_size`](CacheBuilder::with_max_value_size).
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// The smallest encoded value that is compressed, in bytes (default 16, as django-redis
+    /// compresses values longer than 15 bytes).
+    pub fn with_compress_min_size(mut self, bytes: usize) -> Self {
+        self.compress_min_size = bytes;
+        self
+    }
+
     /// Answers backend outages as misses instead of errors, like django-redis'
     /// `IGNORE_EXCEPTIONS` (off by default).
     ///
@@ -113,7 +155,8 @@ impl CacheBuilder {
     ///
     /// # Errors
     /// [`ErrorKind::Config`] when the prefix breaks the key policy (whitespace, control
-    /// characters, or longer than the key limit by itself).
+    /// characters, or longer than the key limit by itself), or when the codec or the
+    /// compression needs a cargo feature this build does not have.
     pub fn build(self) -> Result<Cache> {
         let keys = KeyMaker::new(&self.prefix, self.version, "");
         self.key_policy.check(keys.head()).map_err(|e| {
@@ -126,6 +169,13 @@ impl CacheBuilder {
                 ),
             )
         })?;
+        let codec = ValueCodec {
+            codec: self.codec,
+            compression: self.compression,
+            compress_min_size: self.compress_min_size,
+            max_value_size: self.max_value_size,
+        };
+        codec.check()?;
         let backend_name = self.backend.name();
         let shared = Shared {
             backend: self.backend,
@@ -134,6 +184,7 @@ impl CacheBuilder {
             default_lifetime: self.default_ttl.lifetime(Lifetime::Keep(Expiry::Never)),
             policy: self.key_policy,
             max_value_size: self.max_value_size,
+            codec,
             fail_open: self.fail_open,
             counters: crate::stats::Counters::new(backend_name),
             flights: Default::default(),

@@ -18,6 +18,7 @@ mod stats;
 pub use backend::{parse_stored_integer, CacheBackend, DynCacheBackend, SetMode, SetOptions};
 pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_SIZE, DEFAULT_TTL};
 pub use cache::Cache;
+pub use codec::{Codec, Compression, DEFAULT_COMPRESS_MIN_SIZE};
 pub use error::{Error, ErrorKind, Result};
 pub use expiry::{Expiry, KeyTtl, Ttl};
 pub use invalidation::{

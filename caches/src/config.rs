@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use cachette_api::{Cache, CacheBuilder, DynCacheBackend, Error, ErrorKind, KeyPolicy, Result};
+use cachette_api::{
+    Cache, CacheBuilder, Codec, Compression, DynCacheBackend, Error, ErrorKind, KeyPolicy, Result,
+};
 
 use crate::duration::DurationValue;
 use crate::options::{self, Kind, Scope};
@@ -91,6 +93,13 @@ pub struct CacheConfig {
     pub l1_max_ttl: Option<DurationValue>,
     /// Feature `tiered`: the invalidation channel (default `{prefix}:invalidation`).
     pub invalidation_channel: Option<String>,
+    /// The value codec (default MessagePack); JSON and pickle need the features `json` and
+    /// `pickle`.
+    pub codec: Option<Codec>,
+    /// Compression of encoded values (default none); each algorithm needs its feature.
+    pub compression: Option<Compression>,
+    /// The smallest encoded value compressed, in bytes (default 16).
+    pub compress_min_size: Option<usize>,
 }
 
 impl fmt::Debug for CacheConfig {
@@ -126,6 +135,9 @@ impl fmt::Debug for CacheConfig {
             .field("l1_max_entries", &self.l1_max_entries)
             .field("l1_max_ttl", &self.l1_max_ttl)
             .field("invalidation_channel", &self.invalidation_channel)
+            .field("codec", &self.codec)
+            .field("compression", &self.compression)
+            .field("compress_min_size", &self.compress_min_size)
             .finish()
     }
 }
@@ -199,6 +211,28 @@ impl CacheConfig {
             "l1_max_entries" => self.l1_max_entries = Some(options::parse_count(name, value)?),
             "l1_max_ttl" => self.l1_max_ttl = duration(),
             "invalidation_channel" => self.invalidation_channel = Some(value.to_owned()),
+            "codec" => {
+                self.codec = Some(
+                    value
+                        .parse()
+                        .map_err(|_| options::invalid(name, "is not msgpack, json or pickle"))?,
+                )
+            }
+            "compression" => {
+                self.compression = Some(
+                    value
+                        .parse()
+                        .map_err(|_| options::invalid(name, "is not none, zlib, lz4 or zstd"))?,
+                )
+            }
+            "compress_min_size" => {
+                self.compress_min_size = Some(
+                    value
+                        .trim()
+                        .parse()
+                        .map_err(|_| options::invalid(name, "is not a whole number"))?,
+                )
+            }
             _ => return Err(options::unknown(name, "the cache's options")),
         }
         Ok(())
@@ -335,6 +369,15 @@ impl CacheConfig {
         builder = builder.with_key_policy(policy);
         if let Some(n) = self.max_value_size {
             builder = builder.with_max_value_size(n);
+        }
+        if let Some(codec) = self.codec {
+            builder = builder.with_codec(codec);
+        }
+        if let Some(compression) = self.compression {
+            builder = builder.with_compression(compression);
+        }
+        if let Some(n) = self.compress_min_size {
+            builder = builder.with_compress_min_size(n);
         }
         Ok(builder.with_fail_open(self.fail_open))
     }
@@ -556,6 +599,53 @@ mod tests {
             } else {
                 panic!("{url} should fail");
             }
+        }
+    }
+
+    #[cfg(feature = "memory")]
+    #[tokio::test]
+    async fn codec_options_reach_the_cache() {
+        let c =
+            CacheConfig::from_url("memory://?codec=MsgPack&compression=none&compress_min_size=0")
+                .unwrap();
+        assert_eq!(
+            (c.codec, c.compression, c.compress_min_size),
+            (Some(Codec::MessagePack), Some(Compression::None), Some(0))
+        );
+        let cache = c.build().await.unwrap();
+        assert_eq!(
+            (cache.codec(), cache.compression()),
+            (Codec::MessagePack, Compression::None)
+        );
+        for (url, option) in [
+            ("memory://?codec=yaml", "codec"),
+            ("memory://?compression=gzip", "compression"),
+            ("memory://?compress_min_size=-1", "compress_min_size"),
+        ] {
+            let err = CacheConfig::from_url(url).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{url}");
+            assert!(err.message().contains(&format!("`{option}`")), "{err}");
+        }
+        #[cfg(feature = "pickle")]
+        {
+            let cache = CacheConfig::from_url("memory://?codec=pickle&compression=zlib")
+                .unwrap()
+                .build()
+                .await;
+            #[cfg(feature = "zlib")]
+            assert_eq!(cache.unwrap().codec(), Codec::Pickle);
+            #[cfg(not(feature = "zlib"))]
+            assert!(cache.unwrap_err().message().contains("feature `zlib`"));
+        }
+        #[cfg(not(feature = "pickle"))]
+        {
+            let err = CacheConfig::from_url("memory://?codec=pickle")
+                .unwrap()
+                .build()
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config);
+            assert!(err.message().contains("feature `pickle`"), "{err}");
         }
     }
 

@@ -74,6 +74,7 @@ mod guide {
         Tiered = "../../docs/tiered.md",
         Observability = "../../docs/observability.md",
         Sentinel = "../../docs/sentinel.md",
+        DjangoInterop = "../../docs/django-interop.md",
         Readme = "../../README.md",
     );
 }

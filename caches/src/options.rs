@@ -77,6 +77,9 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     option("max_value_size", Kind::Count, Scope::Any, "512 MiB", "larger encoded values fail with `TooLarge`"),
     option("max_key_length", Kind::Count, Scope::Any, "`250`", "longest composed key, in bytes"),
     option("relaxed_keys", Kind::Flag, Scope::Any, "`false`", "accept any non-empty key"),
+    option("codec", Kind::Text, Scope::Any, "`msgpack`", "how values are stored: `msgpack`, `json` (feature `json`, django-redis `JSONSerializer`) or `pickle` (feature `pickle`, Django's `RedisCache` and django-redis's default); see docs/django-interop.md"),
+    option("compression", Kind::Text, Scope::Any, "`none`", "compress encoded values in django-redis's framing: `zlib`, `lz4` or `zstd` (features of the same names); inflating is bounded by `max_value_size`"),
+    option("compress_min_size", Kind::Integer, Scope::Any, "`16`", "the smallest encoded value compressed, in bytes (django-redis compresses values longer than 15 bytes)"),
     option("fail_open", Kind::Flag, Scope::Any, "`false`", "answer backend outages as misses (django-redis `IGNORE_EXCEPTIONS`)"),
     option("tls_ca_file", Kind::Path, Scope::Redis, "none", "`rediss://`: PEM file of a private CA to trust"),
     option("sentinel_password", Kind::Text, Scope::Redis, "none", "`redis+sentinel://`: the sentinels' own password (their `requirepass`; never shown); the URL's password is the data nodes'"),
@@ -245,7 +248,7 @@ mod tests {
                 "{typo}: {err}"
             );
         }
-        assert!(unknown("colour", "the URL")
+        assert!(unknown("qqqqqqqqqqqq", "the URL")
             .message()
             .contains("options are"));
     }

@@ -33,11 +33,15 @@
 #![allow(clippy::panic)]
 
 mod cluster;
+mod django;
 mod sentinel;
 
 pub use cluster::{
     shared_cluster_url, RedisCluster, NODE_TIMEOUT_MS, REDIS_CLI_NOT_FOUND_MESSAGE,
     REDIS_CLUSTER_URL_VAR,
+};
+pub use django::{
+    django_python, run_python, DJANGO_REQUIREMENTS, DJANGO_VENV_VAR, PYTHON_NOT_FOUND_MESSAGE,
 };
 pub use sentinel::{RedisSentinel, DOWN_AFTER_MS, FAILOVER_TIMEOUT_MS, MASTER_NAME};
 

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::{codec, Cache, Error, ErrorKind, Result};
+use crate::{Cache, Error, ErrorKind, Result};
 
 /// One public operation in progress: its name, and the caller's key when there is one, for
 /// every span, error and counter it produces.
@@ -57,7 +57,10 @@ impl<'a> Call<'a> {
     /// Encodes a value, refusing one larger than the cache allows.
     pub(crate) fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Bytes> {
         let max = self.cache.shared.max_value_size;
-        codec::encode(value)
+        self.cache
+            .shared
+            .codec
+            .encode(value)
             .and_then(|bytes| {
                 if bytes.len() > max {
                     return Err(Error::new(
@@ -75,7 +78,11 @@ impl<'a> Call<'a> {
 
     /// Decodes stored bytes, naming this call's key on failure.
     pub(crate) fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
-        codec::decode(bytes).map_err(|e| self.fail(e))
+        self.cache
+            .shared
+            .codec
+            .decode(bytes)
+            .map_err(|e| self.fail(e))
     }
 
     /// Runs one backend call: traced, its error given this call's context.

@@ -17,6 +17,7 @@ use std::sync::Arc;
 pub(crate) use call::Call;
 
 use crate::builder::CacheBuilder;
+use crate::codec::ValueCodec;
 use crate::expiry::Lifetime;
 use crate::key::KeyMaker;
 use crate::load::SingleFlight;
@@ -32,6 +33,7 @@ pub(crate) struct Shared {
     pub(crate) default_lifetime: Lifetime,
     pub(crate) policy: KeyPolicy,
     pub(crate) max_value_size: usize,
+    pub(crate) codec: ValueCodec,
     pub(crate) fail_open: bool,
     pub(crate) counters: Counters,
     pub(crate) flights: Arc<SingleFlight>,
@@ -40,7 +42,8 @@ pub(crate) struct Shared {
 /// The typed cache handle: Django's cache API over any [`CacheBackend`](crate::CacheBackend).
 ///
 /// A `Cache` composes keys as `{prefix}:{version}:{key}` (Django's default key function),
-/// validates them with its [`KeyPolicy`], encodes values with MessagePack, applies the
+/// validates them with its [`KeyPolicy`], encodes values with its [`Codec`](crate::Codec)
+/// (MessagePack unless the builder chose another), applies the
 /// default TTL, and counts hits and misses. Cloning is cheap and clones share everything,
 /// counters included.
 ///
@@ -105,6 +108,7 @@ impl Cache {
             default_lifetime: Lifetime::Keep(Expiry::After(crate::DEFAULT_TTL)),
             policy: KeyPolicy::default(),
             max_value_size: crate::DEFAULT_MAX_VALUE_SIZE,
+            codec: ValueCodec::default(),
             fail_open: false,
             counters: Counters::new(backend_name),
             flights: Arc::default(),
@@ -174,6 +178,16 @@ impl Cache {
     /// The TTL of writes that give none (Django's `TIMEOUT`).
     pub fn default_ttl(&self) -> Ttl {
         self.shared.default_ttl
+    }
+
+    /// The format this cache stores values in.
+    pub fn codec(&self) -> crate::Codec {
+        self.shared.codec.codec
+    }
+
+    /// How this cache compresses values.
+    pub fn compression(&self) -> crate::Compression {
+        self.shared.codec.compression
     }
 
     /// A snapshot of the counters of this cache (shared by all its views).

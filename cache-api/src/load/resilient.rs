@@ -16,7 +16,7 @@ use super::single_flight::{Joined, Leader, Patience, Role};
 use super::unwind::CatchUnwind;
 use super::{loader_error, BoxError, Lease, LoadPolicy, Loaded, OnUndecodable, Source};
 use crate::expiry::Lifetime;
-use crate::{codec, Cache, Error, ErrorKind, Expiry, Result, SetMode, SetOptions};
+use crate::{Cache, Error, ErrorKind, Expiry, Result, SetMode, SetOptions};
 
 /// What the load task of one key ended with.
 enum LoadOutcome {
@@ -119,7 +119,7 @@ impl Cache {
         };
         if let Some(bytes) = found {
             let (fresh_until, inner) = envelope::split(&bytes);
-            match codec::decode::<T>(inner) {
+            match self.shared.codec.decode_plain::<T>(inner) {
                 Ok(value) => {
                     self.counters().hit(1);
                     let now = now_ms();

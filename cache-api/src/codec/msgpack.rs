@@ -1,4 +1,4 @@
-//! The value codec: MessagePack (`rmp-serde`, structs as maps) for every value, except
+//! The default value codec: MessagePack (`rmp-serde`, structs as maps) for every value, except
 //! integers, which are stored as ASCII decimal so that a backend can increment them in place
 //! (Redis `INCRBY`), as Django's Redis backend does.
 //!
@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::ascii::{parse_ascii_integer, AsciiInt};
 use crate::{Error, ErrorKind, Result};
 
 /// Encodes a value into the bytes a backend stores.
@@ -52,8 +53,14 @@ const MAX_HINT: usize = 64 * 1024;
 ///
 /// # Errors
 /// [`ErrorKind::Decode`] with serde's explanation.
+#[cfg(test)]
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     let (_, bytes) = crate::load::envelope::split(bytes);
+    decode_plain(bytes)
+}
+
+/// [`decode`] of bytes already out of their envelope.
+pub(crate) fn decode_plain<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     if let Some(n) = parse_ascii_integer(bytes) {
         let mut buf = Vec::with_capacity(9);
         let written = match n {
@@ -66,7 +73,7 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     decode_packed(bytes)
 }
 
-fn decode_packed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+pub(crate) fn decode_packed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     // Check the framing first: one whole value, every declared length present. Then the
     // borrowing decoder can run without copying, and never trusts a length it has not seen.
     match value_len(bytes, MAX_DEPTH) {
@@ -96,14 +103,14 @@ fn decode_packed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 }
 
 /// The nesting accepted, as rmp-serde's own limit.
-const MAX_DEPTH: u16 = 1024;
+pub(crate) const MAX_DEPTH: u16 = 1024;
 
 /// The length of the MessagePack value at the start of `bytes`, or `None` when a declared
 /// length runs past the end, a marker is invalid, or nesting is deeper than `depth`.
 ///
 /// Each element consumes at least one byte, so a header claiming billions of elements fails
 /// as soon as the bytes run out: the walk is bounded by `bytes.len()`.
-fn value_len(bytes: &[u8], depth: u16) -> Option<usize> {
+pub(crate) fn value_len(bytes: &[u8], depth: u16) -> Option<usize> {
     let (head, body, items) = header(bytes)?;
     let mut at = head.checked_add(body)?;
     if at > bytes.len() {
@@ -170,45 +177,6 @@ fn header(bytes: &[u8]) -> Option<(usize, usize, usize)> {
     })
 }
 
-/// An integer read back from its ASCII form.
-enum AsciiInt {
-    Signed(i64),
-    Unsigned(u64),
-}
-
-/// Parses `-?[0-9]+` fitting in `i64` or `u64`.
-fn parse_ascii_integer(bytes: &[u8]) -> Option<AsciiInt> {
-    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
-    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let text = std::str::from_utf8(bytes).ok()?;
-    if let Ok(i) = text.parse::<i64>() {
-        return Some(AsciiInt::Signed(i));
-    }
-    text.parse::<u64>().ok().map(AsciiInt::Unsigned)
-}
-
-/// The integer stored as ASCII decimal in `bytes`, for a backend's `incr`.
-///
-/// # Errors
-/// [`ErrorKind::Overflow`] for an integer in `u64`'s range but past `i64`;
-/// [`ErrorKind::NotInteger`] for anything else that is not an `i64` in ASCII decimal (as
-/// Redis answers `INCRBY` on it).
-pub(crate) fn stored_integer(bytes: &[u8]) -> Result<i64> {
-    match parse_ascii_integer(bytes) {
-        Some(AsciiInt::Signed(n)) => Ok(n),
-        Some(AsciiInt::Unsigned(_)) => Err(Error::new(
-            ErrorKind::Overflow,
-            "the stored integer is out of range",
-        )),
-        None => Err(Error::new(
-            ErrorKind::NotInteger,
-            "the stored value is not an integer",
-        )),
-    }
-}
-
 /// Rewrites a MessagePack buffer holding exactly one integer as ASCII decimal.
 fn integer_as_ascii(packed: &[u8]) -> Option<Vec<u8>> {
     let (&marker, rest) = packed.split_first()?;
@@ -244,6 +212,7 @@ fn integer_as_ascii(packed: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::ascii::stored_integer;
     use proptest::prelude::*;
     use serde::Deserialize;
 
