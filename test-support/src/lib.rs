@@ -33,10 +33,14 @@
 #![allow(clippy::panic)]
 
 mod cluster;
+mod postgres;
 
 pub use cluster::{
     shared_cluster_url, RedisCluster, NODE_TIMEOUT_MS, REDIS_CLI_NOT_FOUND_MESSAGE,
     REDIS_CLUSTER_URL_VAR,
+};
+pub use postgres::{
+    shared_postgres_url, PostgresServer, POSTGRES_NOT_FOUND_MESSAGE, POSTGRES_URL_VAR,
 };
 
 use std::io::{BufRead, BufReader, Read, Write};
