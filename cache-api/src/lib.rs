@@ -6,6 +6,7 @@ mod backend;
 mod builder;
 mod cache;
 mod codec;
+mod dummy;
 mod error;
 mod expiry;
 mod invalidation;
@@ -18,6 +19,7 @@ mod stats;
 pub use backend::{parse_stored_integer, CacheBackend, DynCacheBackend, SetMode, SetOptions};
 pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_SIZE, DEFAULT_TTL};
 pub use cache::Cache;
+pub use dummy::DummyBackend;
 pub use error::{Error, ErrorKind, Result};
 pub use expiry::{Expiry, KeyTtl, Ttl};
 pub use invalidation::{

@@ -66,7 +66,10 @@ impl CacheBackend for PostgresBackend {
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let sql = &self.inner.sql;
-        let row = self.inner.query_opt("get", &sql.get, &[&key.as_bytes()]).await?;
+        let row = self
+            .inner
+            .query_opt("get", &sql.get, &[&key.as_bytes()])
+            .await?;
         row.map(|row| column::<Vec<u8>>("get", &row, 0).map(Bytes::from))
             .transpose()
     }
@@ -117,7 +120,11 @@ impl CacheBackend for PostgresBackend {
         for _ in 0..RACE_ATTEMPTS {
             let row = self
                 .inner
-                .query_one("add_or_get", &sql.add_or_get, &[&key.as_bytes(), &value.as_ref(), &ms])
+                .query_one(
+                    "add_or_get",
+                    &sql.add_or_get,
+                    &[&key.as_bytes(), &value.as_ref(), &ms],
+                )
                 .await?;
             if column::<bool>("add_or_get", &row, 0)? {
                 return Ok(None);
@@ -200,7 +207,10 @@ impl CacheBackend for PostgresBackend {
 
     async fn delete(&self, key: &str) -> Result<bool> {
         let sql = &self.inner.sql;
-        let row = self.inner.query_one("delete", &sql.delete, &[&key.as_bytes()]).await?;
+        let row = self
+            .inner
+            .query_one("delete", &sql.delete, &[&key.as_bytes()])
+            .await?;
         Ok(count("delete", &row)? > 0)
     }
 
@@ -223,7 +233,11 @@ impl CacheBackend for PostgresBackend {
         let sql = &self.inner.sql;
         let deleted = self
             .inner
-            .execute("delete_if_value", &sql.delete_if_value, &[&key.as_bytes(), &expected])
+            .execute(
+                "delete_if_value",
+                &sql.delete_if_value,
+                &[&key.as_bytes(), &expected],
+            )
             .await?;
         Ok(deleted > 0)
     }
@@ -260,8 +274,14 @@ impl CacheBackend for PostgresBackend {
             {
                 return column("incr", &row, 0);
             }
-            let Some(row) = self.inner.query_opt("incr", &sql.get, &[&key.as_bytes()]).await? else {
-                return Err(Error::new(ErrorKind::NotFound, "key does not exist").with_backend(BACKEND));
+            let Some(row) = self
+                .inner
+                .query_opt("incr", &sql.get, &[&key.as_bytes()])
+                .await?
+            else {
+                return Err(
+                    Error::new(ErrorKind::NotFound, "key does not exist").with_backend(BACKEND)
+                );
             };
             let value: &[u8] = column("incr", &row, 0)?;
             let current = parse_stored_integer(value).map_err(|e| e.with_backend(BACKEND))?;
@@ -282,13 +302,19 @@ impl CacheBackend for PostgresBackend {
 
     async fn ttl(&self, key: &str) -> Result<KeyTtl> {
         let sql = &self.inner.sql;
-        let Some(row) = self.inner.query_opt("ttl", &sql.ttl, &[&key.as_bytes()]).await? else {
+        let Some(row) = self
+            .inner
+            .query_opt("ttl", &sql.ttl, &[&key.as_bytes()])
+            .await?
+        else {
             return Ok(KeyTtl::Missing);
         };
         let left: Option<i64> = column("ttl", &row, 0)?;
         Ok(match left {
             None => KeyTtl::Persistent,
-            Some(ms) => KeyTtl::Expires(Duration::from_millis(u64::try_from(ms).unwrap_or(0).max(1))),
+            Some(ms) => {
+                KeyTtl::Expires(Duration::from_millis(u64::try_from(ms).unwrap_or(0).max(1)))
+            }
         })
     }
 
@@ -316,7 +342,10 @@ mod tests {
     #[test]
     fn expiries_become_milliseconds_within_range() {
         assert_eq!(millis(Expiry::Never), None);
-        assert_eq!(millis(Expiry::After(Duration::from_millis(1500))), Some(1500));
+        assert_eq!(
+            millis(Expiry::After(Duration::from_millis(1500))),
+            Some(1500)
+        );
         assert_eq!(
             millis(Expiry::After(Duration::MAX)),
             Some(MAX_EXPIRY_MS as i64)

@@ -125,6 +125,9 @@ const _: fn() = || {
     assert_send_sync::<PostgresBackend>();
 };
 
+/// How many connections [`PostgresBackend`] opens when it is built.
+const WARM_CONNECTIONS: usize = 8;
+
 /// The parameters of a statement.
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -180,7 +183,7 @@ impl PostgresBackend {
             url: redact_url(&builder.url),
         });
         match inner.ensure_ready().await {
-            Ok(()) => {}
+            Ok(()) => inner.warm_up().await,
             Err(e)
                 if builder.lazy
                     && matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) =>
@@ -295,6 +298,14 @@ impl Inner {
         outcome
     }
 
+    /// Opens up to [`WARM_CONNECTIONS`] connections at once, so that the first burst of calls
+    /// does not wait for connections to be made one by one; a failure is left to the calls.
+    async fn warm_up(&self) {
+        let wanted = self.pool.status().max_size.min(WARM_CONNECTIONS);
+        let opened = futures::future::join_all((0..wanted).map(|_| self.pool.get())).await;
+        drop(opened);
+    }
+
     /// A connection of the pool, the table known to exist.
     async fn client(&self) -> Result<Object> {
         if !self.ready.initialized() {
@@ -390,9 +401,10 @@ impl Inner {
             .await?;
         if let Some(max) = self.max_entries {
             let row = self.query_one("count", &self.sql.count, &[]).await?;
-            let rows = u64::try_from(row.try_get::<_, i64>(0).map_err(|e| {
-                error::unexpected("count", "not an integer").with_source(e)
-            })?)
+            let rows = u64::try_from(
+                row.try_get::<_, i64>(0)
+                    .map_err(|e| error::unexpected("count", "not an integer").with_source(e))?,
+            )
             .unwrap_or(0);
             if rows > max {
                 let cut = (rows / self.cull_frequency).clamp(1, self.cull_limit);
@@ -407,12 +419,7 @@ impl Inner {
 
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        if let Some(task) = self
-            .culler
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
+        if let Some(task) = self.culler.lock().unwrap_or_else(|p| p.into_inner()).take() {
             task.abort();
         }
         self.pool.close();
@@ -421,12 +428,7 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(task) = self
-            .culler
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
+        if let Some(task) = self.culler.lock().unwrap_or_else(|p| p.into_inner()).take() {
             task.abort();
         }
     }
@@ -444,7 +446,12 @@ async fn cull_periodically(inner: Weak<Inner>, interval: Duration) {
         }
         match inner.cull().await {
             Ok(deleted) => {
-                tracing::debug!(backend = BACKEND, table = inner.table.as_str(), deleted, "culled")
+                tracing::debug!(
+                    backend = BACKEND,
+                    table = inner.table.as_str(),
+                    deleted,
+                    "culled"
+                )
             }
             Err(e) => tracing::warn!(
                 backend = BACKEND,

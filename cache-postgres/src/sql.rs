@@ -235,7 +235,14 @@ mod tests {
             TableName::parse("app.cache_2").unwrap().quoted,
             "\"app\".\"cache_2\""
         );
-        for bad in ["", "a.b.c", "1cache", "cache; DROP TABLE x", "ca\"che", "a."] {
+        for bad in [
+            "",
+            "a.b.c",
+            "1cache",
+            "cache; DROP TABLE x",
+            "ca\"che",
+            "a.",
+        ] {
             assert!(TableName::parse(bad).is_err(), "{bad}");
         }
     }

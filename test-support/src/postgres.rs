@@ -321,9 +321,8 @@ pub fn shared_postgres_url() -> String {
 /// newest `/usr/lib/postgresql/*/bin` (where Debian puts them, off `PATH`).
 fn find_binaries() -> Option<PathBuf> {
     let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path).find(|dir| has_both(dir))
-    });
+    let on_path = std::env::var_os("PATH")
+        .and_then(|path| std::env::split_paths(&path).find(|dir| has_both(dir)));
     if on_path.is_some() {
         return on_path;
     }
@@ -362,9 +361,11 @@ fn unprivileged_user() -> Result<Option<String>, String> {
             return Ok(Some(user.to_owned()));
         }
     }
-    Err("the tests run as root, and PostgreSQL refuses to: no `postgres` nor `nobody` user \
+    Err(
+        "the tests run as root, and PostgreSQL refuses to: no `postgres` nor `nobody` user \
          to run it as"
-        .to_owned())
+            .to_owned(),
+    )
 }
 
 /// A new, empty directory under the system's temporary directory.
