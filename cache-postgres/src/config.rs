@@ -182,8 +182,9 @@ impl PostgresBackendBuilder {
     }
 
     /// How long one statement may take (default 5 s): past it the call fails with
-    /// [`ErrorKind::Timeout`](cachette_api::ErrorKind::Timeout). It is also the session's
-    /// `statement_timeout`, so that the server stops the work too.
+    /// [`ErrorKind::Timeout`](cachette_api::ErrorKind::Timeout). The session's
+    /// `statement_timeout` is 4/5 of it, so that the server stops the work first and the
+    /// connection stays usable.
     pub fn with_response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
         self
@@ -251,9 +252,11 @@ impl PostgresBackendBuilder {
             .with_operation("connect"));
         }
         config.connect_timeout(self.connect_timeout);
+        // 4/5 of the response timeout: the server cancels a slow statement (and keeps the
+        // connection usable) before the client gives up on it.
         let statement_timeout = format!(
             "-c statement_timeout={}",
-            self.response_timeout.as_millis().max(1)
+            (self.response_timeout.as_millis() * 4 / 5).max(1)
         );
         let options = match config.get_options() {
             Some(given) if !given.is_empty() => format!("{given} {statement_timeout}"),
