@@ -269,6 +269,51 @@ impl PostgresBackendBuilder {
         Ok(config)
     }
 
+    /// The SQL that creates the table and its index when they are missing, for a migration
+    /// of your own.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](cachette_api::ErrorKind::Config) when the table name is not one
+    /// or two SQL identifiers.
+    pub fn create_table_sql(&self) -> Result<String> {
+        Ok(crate::sql::create_table(
+            &TableName::parse(&self.table)?,
+            self.unlogged,
+        ))
+    }
+
+    /// Creates the table and its index if they are missing, on a connection of its own, and
+    /// builds nothing: Django's `createcachetable`, for a deployment step run by a role that
+    /// may create tables when the application's may not (which then builds with
+    /// [`with_create_table(false)`](Self::with_create_table)).
+    ///
+    /// # Errors
+    /// As [`build`](Self::build).
+    pub async fn create_table(&self) -> Result<()> {
+        let sql = self.create_table_sql()?;
+        let config = self.pg_config()?;
+        let bound = self.connect_timeout + self.response_timeout;
+        let work = async {
+            let (client, connection) = config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(|e| error::from_postgres("connect", e))?;
+            let connection = tokio::spawn(connection);
+            let created = client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| error::from_postgres("create table", e));
+            drop(client);
+            let _ = connection.await;
+            created
+        };
+        match tokio::time::timeout(bound, work).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(error::timed_out("create table", bound)),
+        }
+        .map_err(|e| e.with_operation("create_table"))
+    }
+
     /// Checks the configuration, connects, and creates the table (or checks that it exists).
     ///
     /// # Errors
