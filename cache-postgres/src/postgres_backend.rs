@@ -24,7 +24,7 @@ use crate::PostgresBackendBuilder;
 ///
 /// ```sql
 /// CREATE UNLOGGED TABLE IF NOT EXISTS cachette_cache (
-///     key text COLLATE "C" PRIMARY KEY,
+///     key bytea PRIMARY KEY,
 ///     value bytea NOT NULL,
 ///     expires_at timestamptz            -- NULL: never expires
 /// );
@@ -34,13 +34,14 @@ use crate::PostgresBackendBuilder;
 /// [`build`](PostgresBackendBuilder::build) creates it when it is missing (under an advisory
 /// lock, so that many instances starting at once do not race), unless
 /// [`with_create_table(false)`](PostgresBackendBuilder::with_create_table) says the
-/// application's role may not: then [`create_table`](Self::create_table) is the explicit step,
-/// as Django's `createcachetable`. Creating at start-up rather than at the first write keeps
-/// every call one statement, and reports a missing privilege when the application starts.
+/// application's role may not: then [`PostgresBackendBuilder::create_table`] is the explicit
+/// step, as Django's `createcachetable`. Creating at start-up rather than at the first write
+/// keeps every call one statement, and reports a missing privilege when the application starts.
 ///
 /// The table is `UNLOGGED` by default: writes skip the write-ahead log (several times faster),
-/// and PostgreSQL empties the table after a crash, which a cache can afford. Keys use the `"C"`
-/// collation, so that `clear`'s `LIKE 'prefix%'` can use the primary key's index.
+/// and PostgreSQL empties the table after a crash, which a cache can afford. Keys are `bytea`,
+/// so that every key is stored exactly (lease keys hold a NUL, which `text` cannot), and
+/// `clear` deletes a byte range of the primary key: no character of a prefix is a wildcard.
 ///
 /// # Semantics
 ///
@@ -48,10 +49,10 @@ use crate::PostgresBackendBuilder;
 /// are never returned, counted, touched or incremented, even before they are culled. `add` is
 /// `INSERT … ON CONFLICT (key) DO UPDATE … WHERE` the row has expired; `incr` is one `UPDATE`
 /// that reads the row's own value under its row lock (no update is lost) and keeps
-/// `expires_at`; the batches are one statement each (`key = ANY($1)`, `UNNEST`); `clear`
-/// deletes the keys `LIKE` the prefix (its `%`, `_` and `\` escaped); `delete_if_value` is one
-/// `DELETE … WHERE value = $2`. `add_or_get` is one statement too, run again in the rare case
-/// where a racing writer committed the row after the statement began.
+/// `expires_at`; the batches are one statement each (`key = ANY($1)`, `UNNEST`);
+/// `delete_if_value` is one `DELETE … WHERE value = $2`. `add_or_get` is one statement too,
+/// run again in the rare case where a racing writer committed the row after the statement
+/// began.
 ///
 /// # Culling
 ///

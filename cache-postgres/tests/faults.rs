@@ -238,7 +238,7 @@ async fn the_connection_limit_reached_is_unavailable_and_calls_go_on() {
     for task in tasks {
         task.await.expect("a load task panicked");
     }
-    let tally = tally.lock().unwrap();
+    let tally = std::mem::take(&mut *tally.lock().unwrap());
     println!(
         "connection limit (4, 3 held elsewhere, pool of 16) under {TASKS} tasks: worst call \
          {:?}; outcomes: {:?}",

@@ -373,7 +373,7 @@ impl CacheConfig {
 
     /// `dummy://`: Django's `DummyCache`, which stores nothing.
     fn dummy_backend(&self, url: &str) -> Result<DynCacheBackend> {
-        if url.trim_start_matches("dummy://").trim_end_matches('/') != "" {
+        if !url.trim_start_matches("dummy://").trim_end_matches('/').is_empty() {
             return Err(options::invalid(
                 "url",
                 "of a dummy cache is `dummy://` alone: it has no address or parameters",
