@@ -70,6 +70,7 @@ mod guide {
         Conformance = "../../docs/conformance.md",
         Migrating = "../../docs/migrating-from-django.md",
         Redis = "../../docs/redis.md",
+        Postgres = "../../docs/postgres.md",
         Resilience = "../../docs/resilience.md",
         FailureModes = "../../docs/failure-modes.md",
         Benchmarks = "../../docs/benchmarks.md",
