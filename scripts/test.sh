@@ -4,10 +4,11 @@
 # loopback ports, persistence off, killed when the tests end). A Redis server started by hand
 # is never used, unless CACHE_TEST_REDIS_URL names one.
 #
-# What it needs: cargo, the redis-server and redis-cli binaries, and python3 with its venv
-# module (the Django interop tests make a virtual environment with Django and django-redis from
-# PyPI once per machine, in ~/.cache/cachette/). When they are missing it installs them with
-# apt-get (as root on Debian/Ubuntu) or says exactly what to install.
+# What it needs: cargo, the redis-server and redis-cli binaries, PostgreSQL's server binaries
+# (initdb, postgres), and python3 with its venv module (the Django interop tests make a virtual
+# environment with Django and django-redis from PyPI once per machine, in ~/.cache/cachette/).
+# When they are missing it installs them with apt-get (as root on Debian/Ubuntu) or says
+# exactly what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,35 @@ if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     echo "scripts/test.sh: python3 and its venv module are required by the Django interop tests." >&2
     echo "  Debian/Ubuntu: sudo apt-get install python3 python3-venv" >&2
     echo "  macOS:         brew install python" >&2
+    exit 1
+  fi
+fi
+
+# The PostgreSQL tests start their own server (initdb + postgres on a free port, as the
+# `postgres` user when run as root), from the binaries on PATH or in /usr/lib/postgresql/*/bin.
+pg_found() {
+  command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1 && return 0
+  for bin in /usr/lib/postgresql/*/bin; do
+    [ -x "$bin/initdb" ] && [ -x "$bin/postgres" ] && return 0
+  done
+  return 1
+}
+if [ -z "${CACHE_TEST_POSTGRES_URL:-}" ] && ! pg_found; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "scripts/test.sh: PostgreSQL server binaries not found; installing Debian's postgresql package" >&2
+    # The tests start servers of their own: ask Debian not to create (and start) a main
+    # cluster on port 5432.
+    if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+      mkdir -p /etc/postgresql-common
+      echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "scripts/test.sh: the PostgreSQL server binaries (initdb, postgres) are required by the PostgreSQL tests." >&2
+    echo "  Debian/Ubuntu: sudo apt-get install postgresql" >&2
+    echo "  macOS:         brew install postgresql" >&2
+    echo "  or set CACHE_TEST_POSTGRES_URL=postgres://user:password@host:port/db to a server the tests may write to." >&2
     exit 1
   fi
 fi

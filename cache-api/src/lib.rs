@@ -6,6 +6,7 @@ mod backend;
 mod builder;
 mod cache;
 mod codec;
+mod dummy;
 mod error;
 mod expiry;
 mod invalidation;
@@ -19,6 +20,7 @@ pub use backend::{parse_stored_integer, CacheBackend, DynCacheBackend, SetMode, 
 pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_SIZE, DEFAULT_TTL};
 pub use cache::Cache;
 pub use codec::{Codec, Compression, DEFAULT_COMPRESS_MIN_SIZE};
+pub use dummy::DummyBackend;
 pub use error::{Error, ErrorKind, Result};
 pub use expiry::{Expiry, KeyTtl, Ttl};
 pub use invalidation::{

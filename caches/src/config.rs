@@ -11,7 +11,7 @@ use crate::options::{self, Kind, Scope};
 
 /// The URL schemes this build understands, by cargo feature.
 pub fn supported_schemes() -> Vec<&'static str> {
-    let mut schemes = Vec::new();
+    let mut schemes = vec!["dummy://"];
     if cfg!(feature = "memory") {
         schemes.push("memory://");
     }
@@ -23,6 +23,9 @@ pub fn supported_schemes() -> Vec<&'static str> {
             "rediss+cluster://",
             "redis+sentinel://",
         ]);
+    }
+    if cfg!(feature = "postgres") {
+        schemes.extend(["postgres://", "postgresql://"]);
     }
     schemes
 }
@@ -100,6 +103,20 @@ pub struct CacheConfig {
     pub compression: Option<Compression>,
     /// The smallest encoded value compressed, in bytes (default 16).
     pub compress_min_size: Option<usize>,
+    /// PostgreSQL: the table (default `cachette_cache`).
+    pub table: Option<String>,
+    /// PostgreSQL: create the table `UNLOGGED` (default true).
+    pub unlogged: Option<bool>,
+    /// PostgreSQL: create the table at start-up when missing (default true).
+    pub create_table: Option<bool>,
+    /// PostgreSQL: the most connections open at once (default 16).
+    pub pool_size: Option<u64>,
+    /// PostgreSQL: how often expired rows are deleted (default 60 s).
+    pub cull_interval: Option<DurationValue>,
+    /// PostgreSQL: the most rows one culling pass deletes (default 10,000).
+    pub cull_limit: Option<u64>,
+    /// PostgreSQL: Django's `CULL_FREQUENCY` (default 3).
+    pub cull_frequency: Option<u64>,
 }
 
 impl fmt::Debug for CacheConfig {
@@ -138,6 +155,13 @@ impl fmt::Debug for CacheConfig {
             .field("codec", &self.codec)
             .field("compression", &self.compression)
             .field("compress_min_size", &self.compress_min_size)
+            .field("table", &self.table)
+            .field("unlogged", &self.unlogged)
+            .field("create_table", &self.create_table)
+            .field("pool_size", &self.pool_size)
+            .field("cull_interval", &self.cull_interval)
+            .field("cull_limit", &self.cull_limit)
+            .field("cull_frequency", &self.cull_frequency)
             .finish()
     }
 }
@@ -233,13 +257,22 @@ impl CacheConfig {
                         .map_err(|_| options::invalid(name, "is not a whole number"))?,
                 )
             }
+            "table" => self.table = Some(value.to_owned()),
+            "unlogged" => self.unlogged = Some(options::parse_flag(name, value)?),
+            "create_table" => self.create_table = Some(options::parse_flag(name, value)?),
+            "pool_size" => self.pool_size = Some(options::parse_count(name, value)?),
+            "cull_interval" => self.cull_interval = duration(),
+            "cull_limit" => self.cull_limit = Some(options::parse_count(name, value)?),
+            "cull_frequency" => self.cull_frequency = Some(options::parse_count(name, value)?),
             _ => return Err(options::unknown(name, "the cache's options")),
         }
         Ok(())
     }
 
     /// Sets the URL and takes the options of its query, leaving the Redis URL's own query
-    /// parameters in it.
+    /// parameters in it, and every parameter of a PostgreSQL URL that is not an option of
+    /// the table (`sslmode`, `application_name`, `host`, …: `tokio-postgres` reads them, and
+    /// refuses those it does not know).
     fn set_url(&mut self, url: &str) -> Result<()> {
         if url.trim().is_empty() {
             return Err(options::invalid(
@@ -252,6 +285,7 @@ impl CacheConfig {
             self.url = url.to_owned();
             return Ok(());
         };
+        let postgres = base.starts_with("postgres://") || base.starts_with("postgresql://");
         let mut kept = Vec::new();
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
             match options::find(&name) {
@@ -259,6 +293,7 @@ impl CacheConfig {
                     kept.push((name.into_owned(), value.into_owned()))
                 }
                 Some(_) => self.set_option(&name, &value)?,
+                None if postgres => kept.push((name.into_owned(), value.into_owned())),
                 None => return Err(options::unknown(&name, "the URL's query")),
             }
         }
@@ -273,8 +308,9 @@ impl CacheConfig {
         Ok(())
     }
 
-    /// Refuses the options set that do not apply to a backend of `scope`.
-    fn misplaced(&self, scope: Scope) -> Result<()> {
+    /// Refuses the options set that do not apply to a backend of `scope` (`None`: a backend
+    /// that takes only the options of every backend).
+    fn misplaced(&self, scope: Option<Scope>) -> Result<()> {
         let set = [
             ("connect_timeout", self.connect_timeout.is_some()),
             ("response_timeout", self.response_timeout.is_some()),
@@ -288,10 +324,17 @@ impl CacheConfig {
             ("l1_max_entries", self.l1_max_entries.is_some()),
             ("l1_max_ttl", self.l1_max_ttl.is_some()),
             ("invalidation_channel", self.invalidation_channel.is_some()),
+            ("table", self.table.is_some()),
+            ("unlogged", self.unlogged.is_some()),
+            ("create_table", self.create_table.is_some()),
+            ("pool_size", self.pool_size.is_some()),
+            ("cull_interval", self.cull_interval.is_some()),
+            ("cull_limit", self.cull_limit.is_some()),
+            ("cull_frequency", self.cull_frequency.is_some()),
         ];
         for (name, is_set) in set {
             let applies = options::find(name).map(|o| o.scope);
-            if is_set && !matches!(applies, Some(Scope::Any)) && applies != Some(scope) {
+            if is_set && !applies.is_some_and(|a| a.covers(scope)) {
                 return Err(options::invalid(
                     name,
                     "is set, but the option does not apply to this backend",
@@ -341,6 +384,8 @@ impl CacheConfig {
         let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or_default();
         match scheme {
             "memory" => self.memory_backend(&url),
+            "dummy" => self.dummy_backend(&url),
+            "postgres" | "postgresql" => self.postgres_backend(&url).await,
             "redis" | "rediss" | "redis+unix" | "unix" | "redis+cluster" | "rediss+cluster"
             | "redis+sentinel" => self.redis_backend(&url).await,
             _ => Err(config_error(format!(
@@ -391,7 +436,7 @@ impl CacheConfig {
                 "of a memory:// cache takes none of the redis URL's own parameters",
             ));
         }
-        self.misplaced(Scope::Memory)?;
+        self.misplaced(Some(Scope::Memory))?;
         let mut builder = cachette_memory::MemoryBackend::builder();
         if let Some(n) = self.max_entries {
             builder = builder.with_max_entries(n);
@@ -406,6 +451,67 @@ impl CacheConfig {
         crate::memory_stores::shared(name, (self.max_entries, self.max_bytes), builder)
     }
 
+    /// `dummy://`: Django's `DummyCache`, which stores nothing.
+    fn dummy_backend(&self, url: &str) -> Result<DynCacheBackend> {
+        if !url
+            .trim_start_matches("dummy://")
+            .trim_end_matches('/')
+            .is_empty()
+        {
+            return Err(options::invalid(
+                "url",
+                "of a dummy cache is `dummy://` alone: it has no address or parameters",
+            ));
+        }
+        self.misplaced(None)?;
+        Ok(std::sync::Arc::new(cachette_api::DummyBackend::new()))
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn postgres_backend(&self, url: &str) -> Result<DynCacheBackend> {
+        self.misplaced(Some(Scope::Postgres))?;
+        // Fail-open caches build while PostgreSQL is down and connect when it is back.
+        let mut builder = cachette_postgres::PostgresBackend::builder()
+            .with_url(url)
+            .with_lazy_connect(self.fail_open)
+            .with_max_entries(self.max_entries);
+        if let Some(t) = &self.connect_timeout {
+            builder = builder.with_connect_timeout(t.to_duration("connect_timeout")?);
+        }
+        if let Some(t) = &self.response_timeout {
+            builder = builder.with_response_timeout(t.to_duration("response_timeout")?);
+        }
+        if let Some(table) = &self.table {
+            builder = builder.with_table(table.clone());
+        }
+        if let Some(unlogged) = self.unlogged {
+            builder = builder.with_unlogged(unlogged);
+        }
+        if let Some(create) = self.create_table {
+            builder = builder.with_create_table(create);
+        }
+        if let Some(n) = self.pool_size {
+            let n =
+                usize::try_from(n).map_err(|_| options::invalid("pool_size", "is too large"))?;
+            builder = builder.with_pool_size(n);
+        }
+        if let Some(t) = &self.cull_interval {
+            builder = builder.with_cull_interval(Some(t.to_duration("cull_interval")?));
+        }
+        if let Some(n) = self.cull_limit {
+            builder = builder.with_cull_limit(n);
+        }
+        if let Some(n) = self.cull_frequency {
+            builder = builder.with_cull_frequency(n);
+        }
+        Ok(std::sync::Arc::new(builder.build().await?))
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    async fn postgres_backend(&self, _url: &str) -> Result<DynCacheBackend> {
+        Err(feature_off("postgres"))
+    }
+
     #[cfg(not(feature = "memory"))]
     fn memory_backend(&self, _url: &str) -> Result<DynCacheBackend> {
         Err(feature_off("memory"))
@@ -413,7 +519,7 @@ impl CacheConfig {
 
     #[cfg(feature = "redis")]
     async fn redis_backend(&self, url: &str) -> Result<DynCacheBackend> {
-        self.misplaced(Scope::Redis)?;
+        self.misplaced(Some(Scope::Redis))?;
         if self.l1_max_entries.is_some()
             && (url.contains("+cluster://") || url.contains("+sentinel://"))
         {

@@ -24,6 +24,9 @@ pub use metrics_export::record_metrics;
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use cachette_memory::{MemoryBackend, MemoryBackendBuilder};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use cachette_postgres::{PostgresBackend, PostgresBackendBuilder};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use cachette_redis::{RedisBackend, RedisBackendBuilder};
@@ -67,6 +70,7 @@ mod guide {
         Conformance = "../../docs/conformance.md",
         Migrating = "../../docs/migrating-from-django.md",
         Redis = "../../docs/redis.md",
+        Postgres = "../../docs/postgres.md",
         Resilience = "../../docs/resilience.md",
         FailureModes = "../../docs/failure-modes.md",
         Benchmarks = "../../docs/benchmarks.md",

@@ -34,6 +34,25 @@ pub(crate) enum Scope {
     Any,
     Memory,
     Redis,
+    Postgres,
+    /// The backends behind a network: Redis and PostgreSQL.
+    Network,
+    /// The in-process store and PostgreSQL (a bound on the entries held).
+    MemoryOrPostgres,
+}
+
+impl Scope {
+    /// Whether an option of this scope applies to a backend of `backend` (`None`: a backend
+    /// that takes only the options of every backend, as `dummy://`).
+    pub(crate) fn covers(self, backend: Option<Scope>) -> bool {
+        match (self, backend) {
+            (Scope::Any, _) => true,
+            (Scope::Network, Some(Scope::Redis | Scope::Postgres)) => true,
+            (Scope::MemoryOrPostgres, Some(Scope::Memory | Scope::Postgres)) => true,
+            (scope, Some(backend)) => scope == backend,
+            (_, None) => false,
+        }
+    }
 }
 
 /// One option. Its default and doc are read by the test that keeps docs/configuration.md
@@ -70,9 +89,9 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     option("prefix", Kind::Text, Scope::Any, "`\"\"`", "Django's `KEY_PREFIX`"),
     option("version", Kind::Integer, Scope::Any, "`1`", "Django's `VERSION`"),
     option("default_timeout", Kind::Ttl, Scope::Any, "`300`", "Django's `TIMEOUT`, the default TTL: seconds (`2700`, `2.5`), a duration (`500ms`, `45m`, `1h30m`, `7days`, `2w`), or `never`; `0` stores nothing"),
-    option("connect_timeout", Kind::Wait, Scope::Redis, "`5s`", "bound on (re)connecting (django-redis `SOCKET_CONNECT_TIMEOUT`); 1 ms to 1 day"),
-    option("response_timeout", Kind::Wait, Scope::Redis, "`5s`", "bound on each reply (django-redis `SOCKET_TIMEOUT`); 1 ms to 1 day"),
-    option("max_entries", Kind::Count, Scope::Memory, "`100000`", "entries held before eviction (at least 1)"),
+    option("connect_timeout", Kind::Wait, Scope::Network, "`5s`", "bound on (re)connecting (django-redis `SOCKET_CONNECT_TIMEOUT`); 1 ms to 1 day"),
+    option("response_timeout", Kind::Wait, Scope::Network, "`5s`", "bound on each reply (django-redis `SOCKET_TIMEOUT`; PostgreSQL: also the session's `statement_timeout`); 1 ms to 1 day"),
+    option("max_entries", Kind::Count, Scope::MemoryOrPostgres, "`100000` (memory), none (postgres)", "entries held before eviction (at least 1); postgres: Django's `MAX_ENTRIES`, enforced by each culling pass"),
     option("max_bytes", Kind::Count, Scope::Memory, "none", "bytes held, instead of entries: each entry counts its key, its value and 448 bytes of bookkeeping, so the process grows by about this much (measured 0.98–1.00× with 10 B to 1 KB values)"),
     option("max_value_size", Kind::Count, Scope::Any, "512 MiB", "larger encoded values fail with `TooLarge`"),
     option("max_key_length", Kind::Count, Scope::Any, "`250`", "longest composed key, in bytes"),
@@ -89,6 +108,13 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     option("l1_max_entries", Kind::Count, Scope::Redis, "none", "feature `tiered`: an in-process L1 of this many entries over Redis, coherent across instances by pub/sub invalidation (one Redis server, not a cluster)"),
     option("l1_max_ttl", Kind::Wait, Scope::Redis, "`60s`", "feature `tiered`: the longest an entry stays in L1 (never longer than in Redis)"),
     option("invalidation_channel", Kind::Text, Scope::Redis, "`{prefix}:invalidation`", "feature `tiered`: the pub/sub channel every instance over this Redis shares"),
+    option("table", Kind::Text, Scope::Postgres, "`cachette_cache`", "the table (Django's `LOCATION`): an identifier or `schema.table`"),
+    option("unlogged", Kind::Flag, Scope::Postgres, "`true`", "create the table `UNLOGGED` (fast; emptied after a crash)"),
+    option("create_table", Kind::Flag, Scope::Postgres, "`true`", "create the table at start-up when missing; `false`: check it exists (Django's `createcachetable` done apart)"),
+    option("pool_size", Kind::Count, Scope::Postgres, "`16`", "the most connections open at once"),
+    option("cull_interval", Kind::Wait, Scope::Postgres, "`60s`", "how often expired rows are deleted in the background"),
+    option("cull_limit", Kind::Count, Scope::Postgres, "`10000`", "the most rows one culling pass deletes"),
+    option("cull_frequency", Kind::Count, Scope::Postgres, "`3`", "Django's `CULL_FREQUENCY`: past `max_entries`, a pass deletes 1/n of the rows, soonest to expire first"),
     option("db", Kind::RedisUrl, Scope::Redis, "`0`", "`unix://` URLs: the database number (in `redis://` URLs it is the path)"),
     option("user", Kind::RedisUrl, Scope::Redis, "none", "`unix://` URLs: the ACL user"),
     option("pass", Kind::RedisUrl, Scope::Redis, "none", "`unix://` URLs: the password (never shown)"),
@@ -197,6 +223,9 @@ pub(crate) fn markdown_table() -> String {
             Scope::Any => "every backend",
             Scope::Memory => "memory",
             Scope::Redis => "redis",
+            Scope::Postgres => "postgres",
+            Scope::Network => "redis, postgres",
+            Scope::MemoryOrPostgres => "memory, postgres",
         };
         let (query, toml, env) = match o.kind {
             Kind::Url => (

@@ -34,6 +34,7 @@
 
 mod cluster;
 mod django;
+mod postgres;
 mod sentinel;
 
 pub use cluster::{
@@ -42,6 +43,9 @@ pub use cluster::{
 };
 pub use django::{
     django_python, run_python, DJANGO_REQUIREMENTS, DJANGO_VENV_VAR, PYTHON_NOT_FOUND_MESSAGE,
+};
+pub use postgres::{
+    shared_postgres_url, PostgresServer, POSTGRES_NOT_FOUND_MESSAGE, POSTGRES_URL_VAR,
 };
 pub use sentinel::{RedisSentinel, DOWN_AFTER_MS, FAILOVER_TIMEOUT_MS, MASTER_NAME};
 
