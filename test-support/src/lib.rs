@@ -33,10 +33,15 @@
 #![allow(clippy::panic)]
 
 mod cluster;
+mod memcached;
 
 pub use cluster::{
     shared_cluster_url, RedisCluster, NODE_TIMEOUT_MS, REDIS_CLI_NOT_FOUND_MESSAGE,
     REDIS_CLUSTER_URL_VAR,
+};
+pub use memcached::{
+    shared_memcached_url, MemcachedServer, MEMCACHED_NOT_FOUND_MESSAGE, MEMCACHED_URL_VAR,
+    SHARED_SERVER_ARGS as SHARED_MEMCACHED_ARGS,
 };
 
 use std::io::{BufRead, BufReader, Read, Write};
