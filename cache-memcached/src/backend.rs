@@ -97,7 +97,9 @@ fn overflow() -> Error {
 fn contended(op: &str) -> Error {
     Error::new(
         ErrorKind::Backend,
-        format!("{op}: the item changed under every one of {CAS_ATTEMPTS} compare-and-swap attempts"),
+        format!(
+            "{op}: the item changed under every one of {CAS_ATTEMPTS} compare-and-swap attempts"
+        ),
     )
     .with_backend(BACKEND)
 }
@@ -250,7 +252,12 @@ impl MemcachedBackend {
     }
 
     /// Reads an item's life and CAS (and its value when `with_value`): `mg key [v] f t c`.
-    async fn read_for_cas(&self, op: &'static str, stored: &[u8], with_value: bool) -> Result<Reply> {
+    async fn read_for_cas(
+        &self,
+        op: &'static str,
+        stored: &[u8],
+        with_value: bool,
+    ) -> Result<Reply> {
         let mut buf = Vec::new();
         let flags: &[&str] = if with_value {
             &["v", "f", "t", "c"]
@@ -296,7 +303,12 @@ impl MemcachedBackend {
         let op = "add";
         for _ in 0..CAS_ATTEMPTS {
             let added = self
-                .write(op, stored, value, &[&wire.ttl_flag, &wire.deadline_flag, "ME"])
+                .write(
+                    op,
+                    stored,
+                    value,
+                    &[&wire.ttl_flag, &wire.deadline_flag, "ME"],
+                )
                 .await?;
             match added.status {
                 Status::Done => return Ok(true),
@@ -311,7 +323,10 @@ impl MemcachedBackend {
             if Life::read(current.client_flags, current.seconds_left, now_ms()).is_alive() {
                 return Ok(false);
             }
-            if self.replace_if_unchanged(op, stored, value, wire, &current).await? {
+            if self
+                .replace_if_unchanged(op, stored, value, wire, &current)
+                .await?
+            {
                 return Ok(true);
             }
         }
@@ -329,7 +344,12 @@ impl MemcachedBackend {
     ) -> Result<bool> {
         let cas = format!("C{}", current.cas.unwrap_or(0));
         let reply = self
-            .write(op, stored, value, &[&wire.ttl_flag, &wire.deadline_flag, &cas])
+            .write(
+                op,
+                stored,
+                value,
+                &[&wire.ttl_flag, &wire.deadline_flag, &cas],
+            )
             .await?;
         match reply.status {
             Status::Done => Ok(true),
@@ -339,7 +359,12 @@ impl MemcachedBackend {
     }
 
     /// `md key C<cas>`: deletes only if the item is the one `current` read.
-    async fn delete_if_unchanged(&self, op: &'static str, stored: &[u8], current: &Reply) -> Result<Status> {
+    async fn delete_if_unchanged(
+        &self,
+        op: &'static str,
+        stored: &[u8],
+        current: &Reply,
+    ) -> Result<Status> {
         let mut buf = Vec::new();
         let cas = format!("C{}", current.cas.unwrap_or(0));
         protocol::meta_delete(&mut buf, stored, &[&cas]);
@@ -529,7 +554,12 @@ impl CacheBackend for MemcachedBackend {
             }
             _ => {
                 let reply = self
-                    .write("set", &stored, &value, &[&wire.ttl_flag, &wire.deadline_flag])
+                    .write(
+                        "set",
+                        &stored,
+                        &value,
+                        &[&wire.ttl_flag, &wire.deadline_flag],
+                    )
                     .await?;
                 match reply.status {
                     Status::Done => Ok(true),

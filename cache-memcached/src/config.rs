@@ -206,11 +206,7 @@ fn parse_url(url: &str) -> Result<ParsedUrl> {
 
 /// `host[:port]`, `[v6]:port` → `host:port`.
 fn parse_server(server: &str) -> Result<String> {
-    let bad = || {
-        error::config(format!(
-            "a memcached server is host[:port], not {server:?}"
-        ))
-    };
+    let bad = || error::config(format!("a memcached server is host[:port], not {server:?}"));
     let (host, port) = if let Some(v6) = server.strip_prefix('[') {
         let (host, after) = v6.split_once(']').ok_or_else(bad)?;
         (format!("[{host}]"), after.strip_prefix(':'))
@@ -225,7 +221,11 @@ fn parse_server(server: &str) -> Result<String> {
     }
     let port = match port {
         None => DEFAULT_PORT,
-        Some(port) => port.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)?,
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(bad)?,
     };
     Ok(format!("{host}:{port}"))
 }
@@ -276,12 +276,16 @@ mod tests {
             "memcached://a?timeout=5",
             "memcached://a?pool_size=-1",
         ] {
-            let err = MemcachedBackendBuilder::new().with_url(url).build().unwrap_err();
+            let err = MemcachedBackendBuilder::new()
+                .with_url(url)
+                .build()
+                .unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config, "{url}: {err}");
         }
         let zero = MemcachedBackendBuilder::new().with_pool_size(0).build();
         assert_eq!(zero.unwrap_err().kind(), ErrorKind::Config);
-        let long = MemcachedBackendBuilder::new().with_connect_timeout(Duration::from_secs(1 << 20));
+        let long =
+            MemcachedBackendBuilder::new().with_connect_timeout(Duration::from_secs(1 << 20));
         assert_eq!(long.build().unwrap_err().kind(), ErrorKind::Config);
     }
 }

@@ -80,7 +80,8 @@ impl Server {
             Ok(Err(Failure::Protocol(what))) => return Err(error::protocol(&self.address, what)),
             Err(_) => return Err(error::timeout("talking to", &self.address, limit)),
         };
-        if !self.closed.load(Ordering::Acquire) {
+        let in_step = !replies.iter().any(|r| r.status.may_desync());
+        if in_step && !self.closed.load(Ordering::Acquire) {
             if let Ok(mut idle) = self.idle.lock() {
                 idle.push(conn);
             }

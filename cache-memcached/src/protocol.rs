@@ -147,6 +147,19 @@ pub(crate) struct Reply {
     pub(crate) value: Option<Bytes>,
 }
 
+impl Status {
+    /// Whether the connection may be out of step after this reply: the server refused a
+    /// command line it could not parse, and may read what followed it (a value) as the next
+    /// command. Only a refused increment of a non-number is known to be clean.
+    pub(crate) fn may_desync(&self) -> bool {
+        match self {
+            Status::ClientError(line) => !line.contains("non-numeric"),
+            Status::Unknown(_) => true,
+            _ => false,
+        }
+    }
+}
+
 impl Reply {
     pub(crate) fn from_status(status: Status) -> Self {
         Reply {
@@ -203,7 +216,11 @@ pub(crate) fn parse_head(line: &[u8]) -> Result<Head, String> {
             ))))
         }
         _ if word.starts_with("key=") => return Ok(Head::Dump(dump_key(line))),
-        _ => return Ok(Head::Complete(Reply::from_status(Status::Unknown(text.into_owned())))),
+        _ => {
+            return Ok(Head::Complete(Reply::from_status(Status::Unknown(
+                text.into_owned(),
+            ))))
+        }
     };
     let mut reply = Reply::from_status(status);
     let mut len = None;

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{fresh_dir, free_port, on_path, read_pid, signal};
+use super::{free_port, fresh_dir, on_path, read_pid, signal};
 
 /// The environment variable naming a memcached server that tests may use instead of starting
 /// one (`memcached://host:port`).
@@ -79,7 +79,10 @@ impl MemcachedServer {
         if !on_path("memcached") {
             return Err(MEMCACHED_NOT_FOUND_MESSAGE.to_owned());
         }
-        let args = extra_args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+        let args = extra_args
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect::<Vec<_>>();
         let dir = fresh_dir()?;
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
