@@ -13,6 +13,9 @@ pub fn supported_schemes() -> Vec<&'static str> {
     if cfg!(feature = "memory") {
         schemes.push("memory://");
     }
+    if cfg!(feature = "memcached") {
+        schemes.push("memcached://");
+    }
     if cfg!(feature = "redis") {
         schemes.extend([
             "redis://",
@@ -57,10 +60,12 @@ pub struct CacheConfig {
     pub version: Option<i64>,
     /// Django's `TIMEOUT` (default 300 s).
     pub default_timeout: Option<DurationValue>,
-    /// Redis: bound on connecting (default 5 s).
+    /// Redis, memcached: bound on connecting (default 5 s).
     pub connect_timeout: Option<DurationValue>,
-    /// Redis: bound on each reply (default 5 s).
+    /// Redis, memcached: bound on each reply (default 5 s).
     pub response_timeout: Option<DurationValue>,
+    /// Memcached: connections per server (default 8).
+    pub pool_size: Option<u64>,
     /// Memory: the number of entries held (default 100,000).
     pub max_entries: Option<u64>,
     /// Memory: the number of bytes held, instead of entries.
@@ -93,6 +98,7 @@ impl fmt::Debug for CacheConfig {
             .field("default_timeout", &self.default_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field("pool_size", &self.pool_size)
             .field("max_entries", &self.max_entries)
             .field("max_bytes", &self.max_bytes)
             .field("max_value_size", &self.max_value_size)
@@ -155,6 +161,7 @@ impl CacheConfig {
             "default_timeout" => self.default_timeout = duration(),
             "connect_timeout" => self.connect_timeout = duration(),
             "response_timeout" => self.response_timeout = duration(),
+            "pool_size" => self.pool_size = Some(options::parse_count(name, value)?),
             "max_entries" => self.max_entries = Some(options::parse_count(name, value)?),
             "max_bytes" => self.max_bytes = Some(options::parse_count(name, value)?),
             "max_value_size" => self.max_value_size = Some(size(name, value)?),
@@ -210,6 +217,7 @@ impl CacheConfig {
         let set = [
             ("connect_timeout", self.connect_timeout.is_some()),
             ("response_timeout", self.response_timeout.is_some()),
+            ("pool_size", self.pool_size.is_some()),
             ("tls_ca_file", self.tls_ca_file.is_some()),
             ("max_entries", self.max_entries.is_some()),
             ("max_bytes", self.max_bytes.is_some()),
@@ -219,7 +227,7 @@ impl CacheConfig {
         ];
         for (name, is_set) in set {
             let applies = options::find(name).map(|o| o.scope);
-            if is_set && !matches!(applies, Some(Scope::Any)) && applies != Some(scope) {
+            if is_set && !applies.is_some_and(|a| a.covers(scope)) {
                 return Err(options::invalid(
                     name,
                     "is set, but the option does not apply to this backend",
@@ -272,6 +280,7 @@ impl CacheConfig {
             "redis" | "rediss" | "redis+unix" | "unix" | "redis+cluster" | "rediss+cluster" => {
                 self.redis_backend(&url).await
             }
+            "memcached" => self.memcached_backend(&url).await,
             _ => Err(config_error(format!(
                 "unknown cache URL scheme {scheme:?} in {}; this build supports {}",
                 cachette_api::redact_url(&url),
@@ -329,6 +338,32 @@ impl CacheConfig {
     #[cfg(not(feature = "memory"))]
     fn memory_backend(&self, _url: &str) -> Result<DynCacheBackend> {
         Err(feature_off("memory"))
+    }
+
+    #[cfg(feature = "memcached")]
+    async fn memcached_backend(&self, url: &str) -> Result<DynCacheBackend> {
+        self.misplaced(Scope::Memcached)?;
+        let mut builder = cachette_memcached::MemcachedBackend::builder().with_url(url);
+        if let Some(t) = &self.connect_timeout {
+            builder = builder.with_connect_timeout(t.to_duration("connect_timeout")?);
+        }
+        if let Some(t) = &self.response_timeout {
+            builder = builder.with_response_timeout(t.to_duration("response_timeout")?);
+        }
+        if let Some(n) = self.pool_size {
+            builder = builder.with_pool_size(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        let backend = builder.build()?;
+        // Fail-open caches build while the servers are down and connect when they are back.
+        if !self.fail_open {
+            backend.ping().await?;
+        }
+        Ok(std::sync::Arc::new(backend))
+    }
+
+    #[cfg(not(feature = "memcached"))]
+    async fn memcached_backend(&self, _url: &str) -> Result<DynCacheBackend> {
+        Err(feature_off("memcached"))
     }
 
     #[cfg(feature = "redis")]
@@ -534,7 +569,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_scheme_names_the_supported_ones() {
-        let err = CacheConfig::from_url("memcached://localhost:11211")
+        let err = CacheConfig::from_url("mongodb://localhost:27017")
             .unwrap()
             .build()
             .await

@@ -34,6 +34,18 @@ pub(crate) enum Scope {
     Any,
     Memory,
     Redis,
+    Memcached,
+    /// The backends that talk to a server: Redis and memcached.
+    Servers,
+}
+
+impl Scope {
+    /// Whether an option of this scope applies to a backend of scope `backend`.
+    pub(crate) fn covers(self, backend: Scope) -> bool {
+        self == Scope::Any
+            || self == backend
+            || (self == Scope::Servers && matches!(backend, Scope::Redis | Scope::Memcached))
+    }
 }
 
 /// One option. Its default and doc are read by the test that keeps docs/configuration.md
@@ -70,8 +82,9 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     option("prefix", Kind::Text, Scope::Any, "`\"\"`", "Django's `KEY_PREFIX`"),
     option("version", Kind::Integer, Scope::Any, "`1`", "Django's `VERSION`"),
     option("default_timeout", Kind::Ttl, Scope::Any, "`300`", "Django's `TIMEOUT`, the default TTL: seconds (`2700`, `2.5`), a duration (`500ms`, `45m`, `1h30m`, `7days`, `2w`), or `never`; `0` stores nothing"),
-    option("connect_timeout", Kind::Wait, Scope::Redis, "`5s`", "bound on (re)connecting (django-redis `SOCKET_CONNECT_TIMEOUT`); 1 ms to 1 day"),
-    option("response_timeout", Kind::Wait, Scope::Redis, "`5s`", "bound on each reply (django-redis `SOCKET_TIMEOUT`); 1 ms to 1 day"),
+    option("connect_timeout", Kind::Wait, Scope::Servers, "`5s`", "bound on (re)connecting (django-redis `SOCKET_CONNECT_TIMEOUT`); 1 ms to 1 day"),
+    option("response_timeout", Kind::Wait, Scope::Servers, "`5s`", "bound on each reply (django-redis `SOCKET_TIMEOUT`); 1 ms to 1 day"),
+    option("pool_size", Kind::Count, Scope::Memcached, "`8`", "connections per memcached server (1 to 1024)"),
     option("max_entries", Kind::Count, Scope::Memory, "`100000`", "entries held before eviction (at least 1)"),
     option("max_bytes", Kind::Count, Scope::Memory, "none", "bytes held, instead of entries: each entry counts its key, its value and 448 bytes of bookkeeping, so the process grows by about this much (measured 0.98–1.00× with 10 B to 1 KB values)"),
     option("max_value_size", Kind::Count, Scope::Any, "512 MiB", "larger encoded values fail with `TooLarge`"),
@@ -190,6 +203,8 @@ pub(crate) fn markdown_table() -> String {
             Scope::Any => "every backend",
             Scope::Memory => "memory",
             Scope::Redis => "redis",
+            Scope::Memcached => "memcached",
+            Scope::Servers => "redis, memcached",
         };
         let (query, toml, env) = match o.kind {
             Kind::Url => (
