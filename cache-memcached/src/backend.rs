@@ -400,11 +400,14 @@ impl MemcachedBackend {
     /// another scan runs (up to the response timeout).
     async fn scan(&self, index: usize, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
         let deadline = Instant::now() + self.inner.response_timeout;
+        let mut by_hash = true;
         loop {
             let mut buf = Vec::new();
-            protocol::metadump(&mut buf);
-            let reply = self.request_to("clear", index, buf, 1).await?.next()?;
+            protocol::metadump(&mut buf, by_hash);
+            let reply = self.request_to("clear", index, buf, 1).await?.next_raw()?;
             match reply.status {
+                // A server older than 1.6.10 has no hash-table walk.
+                Status::ClientError(_) | Status::Unknown(_) if by_hash => by_hash = false,
                 Status::Dump(keys) => {
                     return Ok(keys.into_iter().filter(|k| k.starts_with(prefix)).collect())
                 }

@@ -3,7 +3,7 @@
 //!
 //! Commands: `mg` (get, with the flags `v` value, `f` client flags, `t` seconds left, `c` CAS),
 //! `ms` (set, with `T` seconds, `F` client flags, `C` compare-CAS, `ME` add mode), `md`
-//! (delete, optionally `C`), `ma` (arithmetic) and `lru_crawler metadump all` (the key scan
+//! (delete, optionally `C`), `ma` (arithmetic) and `lru_crawler metadump hash` (the key scan
 //! behind `clear`).
 
 use bytes::Bytes;
@@ -101,9 +101,15 @@ pub(crate) fn meta_set(buf: &mut Vec<u8>, key: &[u8], value: &[u8], flags: &[&st
     buf.extend_from_slice(b"\r\n");
 }
 
-/// The key scan: one line per item of the server, then `END`.
-pub(crate) fn metadump(buf: &mut Vec<u8>) {
-    buf.extend_from_slice(b"lru_crawler metadump all\r\n");
+/// The key scan: one line per item of the server, then `END`. `by_hash` walks the hash table
+/// (memcached 1.6.10+), which sees every item; otherwise the LRUs are walked, which misses
+/// items that the server moves between its LRUs during the walk (recently read ones).
+pub(crate) fn metadump(buf: &mut Vec<u8>, by_hash: bool) {
+    if by_hash {
+        buf.extend_from_slice(b"lru_crawler metadump hash\r\n");
+    } else {
+        buf.extend_from_slice(b"lru_crawler metadump all\r\n");
+    }
 }
 
 /// The status word of a reply.
