@@ -4,11 +4,13 @@
 # loopback ports, persistence off, killed when the tests end). A Redis server started by hand
 # is never used, unless CACHE_TEST_REDIS_URL names one.
 #
-# What it needs: cargo, the redis-server and redis-cli binaries, PostgreSQL's server binaries
-# (initdb, postgres), and python3 with its venv module (the Django interop tests make a virtual
-# environment with Django and django-redis from PyPI once per machine, in ~/.cache/cachette/).
-# When they are missing it installs them with apt-get (as root on Debian/Ubuntu) or says
-# exactly what to install.
+# What it needs: cargo, the redis-server and redis-cli binaries, memcached, PostgreSQL's server
+# binaries (initdb, postgres), and python3 with its venv module (the Django interop tests make a
+# virtual environment with Django and django-redis from PyPI once per machine, in
+# ~/.cache/cachette/). Every server is started by the tests on free ports, unless
+# CACHE_TEST_REDIS_URL, CACHE_TEST_MEMCACHED_URL or CACHE_TEST_POSTGRES_URL names one. When they
+# are missing it installs them with apt-get (as root on Debian/Ubuntu) or says exactly what to
+# install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,6 +66,20 @@ if [ -z "${CACHE_TEST_POSTGRES_URL:-}" ] && ! pg_found; then
     echo "  Debian/Ubuntu: sudo apt-get install postgresql" >&2
     echo "  macOS:         brew install postgresql" >&2
     echo "  or set CACHE_TEST_POSTGRES_URL=postgres://user:password@host:port/db to a server the tests may write to." >&2
+    exit 1
+  fi
+fi
+
+if ! command -v memcached >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "scripts/test.sh: memcached not found; installing Debian's memcached package" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached >/dev/null
+  else
+    echo "scripts/test.sh: memcached (1.6 or later) is required by the memcached tests." >&2
+    echo "  Debian/Ubuntu: sudo apt-get install memcached" >&2
+    echo "  macOS:         brew install memcached" >&2
+    echo "  or set CACHE_TEST_MEMCACHED_URL=memcached://host:port to a server the tests may write to." >&2
     exit 1
   fi
 fi

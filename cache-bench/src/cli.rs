@@ -15,6 +15,7 @@ same work, the bare crates and redis-benchmark, interleaved in one run.
 USAGE:
     cargo run --release -p cache-bench -- [--quick] [--out FILE.md] [--redis-url URL]
     cargo run --release -p cache-bench -- instructions     # the callgrind table alone
+    cargo run --release -p cache-bench -- memcached [--quick]  # memcached: ours vs direct
 
 OPTIONS:
     --out FILE.md       write the Markdown report there and the SVG chart beside it
@@ -46,6 +47,8 @@ pub(crate) enum Command {
     RssProbe(Vec<String>),
     /// Run operations under callgrind in this (child) process: the probe's arguments.
     InstrProbe(Vec<String>),
+    /// Our memcached backend against the same commands sent directly: its arguments.
+    Memcached(Vec<String>),
     /// Print the usage.
     Help,
 }
@@ -108,6 +111,9 @@ pub(crate) fn parse(args: &[String]) -> Result<Command> {
             return Ok(Command::InstrProbe(args.iter().skip(1).cloned().collect()));
         }
         Some("instructions") => return Ok(Command::Instructions),
+        Some(crate::memcached::SUBCOMMAND) => {
+            return Ok(Command::Memcached(args.iter().skip(1).cloned().collect()));
+        }
         _ => {}
     }
     let mut options = Options::default();

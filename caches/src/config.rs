@@ -15,6 +15,9 @@ pub fn supported_schemes() -> Vec<&'static str> {
     if cfg!(feature = "memory") {
         schemes.push("memory://");
     }
+    if cfg!(feature = "memcached") {
+        schemes.push("memcached://");
+    }
     if cfg!(feature = "redis") {
         schemes.extend([
             "redis://",
@@ -63,10 +66,13 @@ pub struct CacheConfig {
     pub version: Option<i64>,
     /// Django's `TIMEOUT` (default 300 s).
     pub default_timeout: Option<DurationValue>,
-    /// Redis: bound on connecting (default 5 s).
+    /// Redis, PostgreSQL, memcached: bound on connecting (default 5 s).
     pub connect_timeout: Option<DurationValue>,
-    /// Redis: bound on each reply (default 5 s).
+    /// Redis, PostgreSQL, memcached: bound on each reply (default 5 s).
     pub response_timeout: Option<DurationValue>,
+    /// PostgreSQL: the most connections open at once (default 16); memcached: connections
+    /// per server (default 8).
+    pub pool_size: Option<u64>,
     /// Memory: the number of entries held (default 100,000).
     pub max_entries: Option<u64>,
     /// Memory: the number of bytes held, instead of entries.
@@ -109,8 +115,6 @@ pub struct CacheConfig {
     pub unlogged: Option<bool>,
     /// PostgreSQL: create the table at start-up when missing (default true).
     pub create_table: Option<bool>,
-    /// PostgreSQL: the most connections open at once (default 16).
-    pub pool_size: Option<u64>,
     /// PostgreSQL: how often expired rows are deleted (default 60 s).
     pub cull_interval: Option<DurationValue>,
     /// PostgreSQL: the most rows one culling pass deletes (default 10,000).
@@ -128,6 +132,7 @@ impl fmt::Debug for CacheConfig {
             .field("default_timeout", &self.default_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field("pool_size", &self.pool_size)
             .field("max_entries", &self.max_entries)
             .field("max_bytes", &self.max_bytes)
             .field("max_value_size", &self.max_value_size)
@@ -158,7 +163,6 @@ impl fmt::Debug for CacheConfig {
             .field("table", &self.table)
             .field("unlogged", &self.unlogged)
             .field("create_table", &self.create_table)
-            .field("pool_size", &self.pool_size)
             .field("cull_interval", &self.cull_interval)
             .field("cull_limit", &self.cull_limit)
             .field("cull_frequency", &self.cull_frequency)
@@ -214,6 +218,7 @@ impl CacheConfig {
             "default_timeout" => self.default_timeout = duration(),
             "connect_timeout" => self.connect_timeout = duration(),
             "response_timeout" => self.response_timeout = duration(),
+            "pool_size" => self.pool_size = Some(options::parse_count(name, value)?),
             "max_entries" => self.max_entries = Some(options::parse_count(name, value)?),
             "max_bytes" => self.max_bytes = Some(options::parse_count(name, value)?),
             "max_value_size" => self.max_value_size = Some(size(name, value)?),
@@ -260,7 +265,6 @@ impl CacheConfig {
             "table" => self.table = Some(value.to_owned()),
             "unlogged" => self.unlogged = Some(options::parse_flag(name, value)?),
             "create_table" => self.create_table = Some(options::parse_flag(name, value)?),
-            "pool_size" => self.pool_size = Some(options::parse_count(name, value)?),
             "cull_interval" => self.cull_interval = duration(),
             "cull_limit" => self.cull_limit = Some(options::parse_count(name, value)?),
             "cull_frequency" => self.cull_frequency = Some(options::parse_count(name, value)?),
@@ -314,6 +318,7 @@ impl CacheConfig {
         let set = [
             ("connect_timeout", self.connect_timeout.is_some()),
             ("response_timeout", self.response_timeout.is_some()),
+            ("pool_size", self.pool_size.is_some()),
             ("tls_ca_file", self.tls_ca_file.is_some()),
             ("sentinel_password", self.sentinel_password.is_some()),
             ("replicas", !self.replicas.is_empty()),
@@ -327,7 +332,6 @@ impl CacheConfig {
             ("table", self.table.is_some()),
             ("unlogged", self.unlogged.is_some()),
             ("create_table", self.create_table.is_some()),
-            ("pool_size", self.pool_size.is_some()),
             ("cull_interval", self.cull_interval.is_some()),
             ("cull_limit", self.cull_limit.is_some()),
             ("cull_frequency", self.cull_frequency.is_some()),
@@ -388,6 +392,7 @@ impl CacheConfig {
             "postgres" | "postgresql" => self.postgres_backend(&url).await,
             "redis" | "rediss" | "redis+unix" | "unix" | "redis+cluster" | "rediss+cluster"
             | "redis+sentinel" => self.redis_backend(&url).await,
+            "memcached" => self.memcached_backend(&url).await,
             _ => Err(config_error(format!(
                 "unknown cache URL scheme {scheme:?} in {}; this build supports {}",
                 cachette_api::redact_url(&url),
@@ -515,6 +520,32 @@ impl CacheConfig {
     #[cfg(not(feature = "memory"))]
     fn memory_backend(&self, _url: &str) -> Result<DynCacheBackend> {
         Err(feature_off("memory"))
+    }
+
+    #[cfg(feature = "memcached")]
+    async fn memcached_backend(&self, url: &str) -> Result<DynCacheBackend> {
+        self.misplaced(Some(Scope::Memcached))?;
+        let mut builder = cachette_memcached::MemcachedBackend::builder().with_url(url);
+        if let Some(t) = &self.connect_timeout {
+            builder = builder.with_connect_timeout(t.to_duration("connect_timeout")?);
+        }
+        if let Some(t) = &self.response_timeout {
+            builder = builder.with_response_timeout(t.to_duration("response_timeout")?);
+        }
+        if let Some(n) = self.pool_size {
+            builder = builder.with_pool_size(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        let backend = builder.build()?;
+        // Fail-open caches build while the servers are down and connect when they are back.
+        if !self.fail_open {
+            backend.ping().await?;
+        }
+        Ok(std::sync::Arc::new(backend))
+    }
+
+    #[cfg(not(feature = "memcached"))]
+    async fn memcached_backend(&self, _url: &str) -> Result<DynCacheBackend> {
+        Err(feature_off("memcached"))
     }
 
     #[cfg(feature = "redis")]
@@ -782,7 +813,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_scheme_names_the_supported_ones() {
-        let err = CacheConfig::from_url("memcached://localhost:11211")
+        let err = CacheConfig::from_url("mongodb://localhost:27017")
             .unwrap()
             .build()
             .await

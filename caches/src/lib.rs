@@ -21,6 +21,9 @@ pub use registry::{Caches, CachesConfig, DEFAULT_CACHE};
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use metrics_export::record_metrics;
 
+#[cfg(feature = "memcached")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
+pub use cachette_memcached::{MemcachedBackend, MemcachedBackendBuilder};
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use cachette_memory::{MemoryBackend, MemoryBackendBuilder};
@@ -71,6 +74,7 @@ mod guide {
         Migrating = "../../docs/migrating-from-django.md",
         Redis = "../../docs/redis.md",
         Postgres = "../../docs/postgres.md",
+        Memcached = "../../docs/memcached.md",
         Resilience = "../../docs/resilience.md",
         FailureModes = "../../docs/failure-modes.md",
         Benchmarks = "../../docs/benchmarks.md",

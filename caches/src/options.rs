@@ -35,10 +35,13 @@ pub(crate) enum Scope {
     Memory,
     Redis,
     Postgres,
-    /// The backends behind a network: Redis and PostgreSQL.
+    Memcached,
+    /// The backends behind a network: Redis, PostgreSQL and memcached.
     Network,
     /// The in-process store and PostgreSQL (a bound on the entries held).
     MemoryOrPostgres,
+    /// The backends with a connection pool: PostgreSQL and memcached.
+    Pooled,
 }
 
 impl Scope {
@@ -47,8 +50,9 @@ impl Scope {
     pub(crate) fn covers(self, backend: Option<Scope>) -> bool {
         match (self, backend) {
             (Scope::Any, _) => true,
-            (Scope::Network, Some(Scope::Redis | Scope::Postgres)) => true,
+            (Scope::Network, Some(Scope::Redis | Scope::Postgres | Scope::Memcached)) => true,
             (Scope::MemoryOrPostgres, Some(Scope::Memory | Scope::Postgres)) => true,
+            (Scope::Pooled, Some(Scope::Postgres | Scope::Memcached)) => true,
             (scope, Some(backend)) => scope == backend,
             (_, None) => false,
         }
@@ -92,6 +96,7 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     option("connect_timeout", Kind::Wait, Scope::Network, "`5s`", "bound on (re)connecting (django-redis `SOCKET_CONNECT_TIMEOUT`); 1 ms to 1 day"),
     option("response_timeout", Kind::Wait, Scope::Network, "`5s`", "bound on each reply (django-redis `SOCKET_TIMEOUT`; PostgreSQL: also the session's `statement_timeout`); 1 ms to 1 day"),
     option("max_entries", Kind::Count, Scope::MemoryOrPostgres, "`100000` (memory), none (postgres)", "entries held before eviction (at least 1); postgres: Django's `MAX_ENTRIES`, enforced by each culling pass"),
+    option("pool_size", Kind::Count, Scope::Pooled, "`16` (postgres), `8` (memcached)", "postgres: the most connections open at once; memcached: connections per server (1 to 1024)"),
     option("max_bytes", Kind::Count, Scope::Memory, "none", "bytes held, instead of entries: each entry counts its key, its value and 448 bytes of bookkeeping, so the process grows by about this much (measured 0.98–1.00× with 10 B to 1 KB values)"),
     option("max_value_size", Kind::Count, Scope::Any, "512 MiB", "larger encoded values fail with `TooLarge`"),
     option("max_key_length", Kind::Count, Scope::Any, "`250`", "longest composed key, in bytes"),
@@ -111,7 +116,6 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     option("table", Kind::Text, Scope::Postgres, "`cachette_cache`", "the table (Django's `LOCATION`): an identifier or `schema.table`"),
     option("unlogged", Kind::Flag, Scope::Postgres, "`true`", "create the table `UNLOGGED` (fast; emptied after a crash)"),
     option("create_table", Kind::Flag, Scope::Postgres, "`true`", "create the table at start-up when missing; `false`: check it exists (Django's `createcachetable` done apart)"),
-    option("pool_size", Kind::Count, Scope::Postgres, "`16`", "the most connections open at once"),
     option("cull_interval", Kind::Wait, Scope::Postgres, "`60s`", "how often expired rows are deleted in the background"),
     option("cull_limit", Kind::Count, Scope::Postgres, "`10000`", "the most rows one culling pass deletes"),
     option("cull_frequency", Kind::Count, Scope::Postgres, "`3`", "Django's `CULL_FREQUENCY`: past `max_entries`, a pass deletes 1/n of the rows, soonest to expire first"),
@@ -224,8 +228,10 @@ pub(crate) fn markdown_table() -> String {
             Scope::Memory => "memory",
             Scope::Redis => "redis",
             Scope::Postgres => "postgres",
-            Scope::Network => "redis, postgres",
+            Scope::Memcached => "memcached",
+            Scope::Network => "redis, postgres, memcached",
             Scope::MemoryOrPostgres => "memory, postgres",
+            Scope::Pooled => "postgres, memcached",
         };
         let (query, toml, env) = match o.kind {
             Kind::Url => (

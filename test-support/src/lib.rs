@@ -34,6 +34,7 @@
 
 mod cluster;
 mod django;
+mod memcached;
 mod postgres;
 mod sentinel;
 
@@ -43,6 +44,10 @@ pub use cluster::{
 };
 pub use django::{
     django_python, run_python, DJANGO_REQUIREMENTS, DJANGO_VENV_VAR, PYTHON_NOT_FOUND_MESSAGE,
+};
+pub use memcached::{
+    shared_memcached_url, MemcachedServer, MEMCACHED_NOT_FOUND_MESSAGE, MEMCACHED_URL_VAR,
+    SHARED_SERVER_ARGS as SHARED_MEMCACHED_ARGS,
 };
 pub use postgres::{
     shared_postgres_url, PostgresServer, POSTGRES_NOT_FOUND_MESSAGE, POSTGRES_URL_VAR,
