@@ -290,32 +290,38 @@ a read-modify-write (`incr`, `add`, `touch`, `delete`, `delete_if_value`, …) c
 stripe to plain inserts and waits for those in flight, so a set can never land between a \
 compute's read and its write (`cache-memory/tests/set_racing_incr.rs` checks every answer \
 against the possible orders of the calls).\n\n\
-**Redis targets** (single-key ≥ 0.95×, `incr`, batches, `get_or_set_many`): measured here, \
-not changed on this branch — `cache-redis` is being restructured on another branch. What \
-the issue names as their cost (the `ConnectionManager` layer and the per-call lock and \
-connection clone, the `incr` script's table reply and `string.format`, the codec and key \
-work shared with the memory backend) is where to look; the key and codec improvements above \
-apply to every backend. What the `ConnectionManager` layer alone costs is the column \
-\"ConnectionManager/multiplexed\" of the Redis tables: the same work on the raw crate, \
-through the layer against without it. `incr` at many tasks is where ours is furthest from \
-the minimal script: ours runs a longer script that keeps every semantic of the contract \
-(the issue measured it at 4.0–4.7 µs of server time per call against 1.8 µs for the \
-minimal one); the server is one thread on these two cores, so at 64 tasks its time per \
-call sets the pace.\n\n\
-**`get_or_set_many` of 100 keys (≥ 30× 100 single loads)**: measured on our `Cache` over \
-Redis in the 1-task level of the run, on a current-thread runtime, as p50 of 40 batches; \
-the singles' cost is two round trips each, whose price moves with the machine's load, so the \
-ratio moves from run to run far more than the interleaved ratios do (the batch-loading \
-table). The single loads' round trips are `cache-redis`'s, and the batch's own cost is the \
-loading engine's (`cache-api/src/load/`): on the memory backend, where round trips cost \
-nothing, one `get_or_set_many` of 100 misses costs more than 100 single loads (speed-up \
-below 1 in that table). Neither is in this branch's scope.\n\n\
-**Not a target, noticed:** the memory backend's `add` is well below moka's \
+**Redis targets** (single-key ≥ 0.95×, `incr`, batches). Changed since the first \
+measurement: `incr`'s script answers the common case (an existing canonical integer within \
+2^53) as an integer reply, without building a table or formatting the number; the full checks \
+run only when `INCRBY` refuses. Not changed: the `ConnectionManager` layer and the per-call \
+connection clone (the column \"ConnectionManager/multiplexed\" of the Redis tables shows what \
+the layer alone costs the raw crate), and the key and codec work shared with the memory \
+backend. `incr` at many tasks is where ours is furthest from the minimal script: ours still \
+runs `EXISTS` and a `pcall`ed `INCRBY` in Lua to keep every semantic of the contract (missing \
+key, non-integer, overflow, the refusal of a write), and the server is one thread on these two \
+cores, so at 64 tasks its time per call sets the pace. What would close the rest: the \
+backend's own multiplexed connection in an `ArcSwap` with its own reconnect instead of the \
+`ConnectionManager` (the issue measured 5–7%).\n\n\
+**`get_or_set_many` of 100 keys (≥ 30× 100 single loads)**: the batch now stores every loaded \
+value in one backend call (the contract's `add_or_get_many`: one pipeline of `SET … NX GET` \
+per hash slot), so a batch of misses costs two round trips (`MGET`, the pipeline) against two \
+per key for single loads. What is left is the loading engine's CPU per key (joining the single \
+flight, encoding, handing the outcome over: about 5 000 instructions per key over the memory \
+backend, most of it the per-key `watch` channel and its wake-up lists), which on a loaded \
+machine weighs as much as the round trips saved; a finished load nobody followed now skips the \
+channel's send. The ratio is measured as p50 of 40 batches on a current-thread runtime, and \
+moves with the machine's load far more than the interleaved ratios do. What would close the \
+rest: one single-flight slot per batch instead of one per key.\n\n**Not a target, noticed:** the memory backend's `add` is well below moka's \
 `entry().or_insert()` (the tables: it goes through the gate and `and_compute_with`, which \
 also handles an entry expired on Tokio's clock), and so is its `set_many` at 100 B (a loop \
 of sets after encoding every value and composing every key first).\n\n\
-**Tiered L1 hit**: `cache-tiered` is not among this harness's subjects (it is being \
-restructured on another branch); to measure it, add it as a subject of the memory family.\n\n";
+**Tiered L1 hit** (≥ 0.8× the memory backend's hit): measured as the subject \
+\"ours (tiered, L1 hit)\" of the in-process family. An L1 hit runs the memory backend's whole \
+read (L1 is a memory backend) plus the layer's own: the trust check of the invalidation \
+channel (a clock read), the entry's stamp against the invalidation counters, and a second \
+boxed future; each hit still decodes the value (the layer stores bytes, below the codec). \
+What would close it: a read path in the handle that keeps decoded values in L1 for the type \
+asked (values of 10 KiB and more pay a full decode on every hit today).\n\n";
 
 /// The instruction-count section (also what `cache-bench instructions` prints).
 pub(crate) fn instructions(rows: &[InstrRow]) -> String {
