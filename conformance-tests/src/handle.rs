@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use cachette_api::{blocking, Cache, CacheStats, DynCacheBackend, KeyTtl, Result, Ttl, WriteOptions};
+use cachette_api::{
+    blocking, Cache, CacheStats, DynCacheBackend, KeyTtl, Result, Ttl, WriteOptions,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 

@@ -151,3 +151,51 @@ impl Cache {
         self.runtime.block_on(call)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The names of the `pub fn`s and `pub async fn`s declared in `files`.
+    fn public_fns(files: &[&str]) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        for file in files {
+            for decl in file.split("    pub ").skip(1) {
+                let decl = decl.trim_start_matches("async ");
+                if let Some(rest) = decl.strip_prefix("fn ") {
+                    let end = rest.find(['<', '(']).unwrap_or(rest.len());
+                    names.insert(rest[..end].to_owned());
+                }
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn the_blocking_handle_has_every_method_of_the_async_one() {
+        let async_handle = public_fns(&[
+            include_str!("../cache/mod.rs"),
+            include_str!("../cache/read.rs"),
+            include_str!("../cache/write.rs"),
+            include_str!("../cache/counter.rs"),
+            include_str!("../cache/version.rs"),
+            include_str!("../load/one.rs"),
+            include_str!("../load/resilient.rs"),
+            include_str!("../load/many.rs"),
+        ]);
+        let blocking_handle = public_fns(&[
+            include_str!("mod.rs"),
+            include_str!("ops.rs"),
+            include_str!("load.rs"),
+        ]);
+        // Constructors differ: the blocking handle is made from an async one.
+        let missing: Vec<_> = async_handle
+            .difference(&blocking_handle)
+            .filter(|name| !["builder"].contains(&name.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "missing from blocking::Cache: {missing:?}"
+        );
+    }
+}

@@ -92,7 +92,10 @@ impl Runtime {
     /// `tokio::task::spawn_blocking`.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _entered = self.handle.enter();
-        park_until_ready(future)
+        // Unconstrained: called from a Tokio task, the future would otherwise share that
+        // task's cooperative budget, which is refilled only when the task yields; it never
+        // yields while blocked here, so the future would be told "pending" forever.
+        park_until_ready(tokio::task::unconstrained(future))
     }
 }
 

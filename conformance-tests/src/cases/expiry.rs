@@ -111,10 +111,11 @@ pub async fn sub_millisecond_timeout_is_not_zero(h: &Harness) -> Result<()> {
 
 /// "No timeout given" (the default) and "never expire" are different things.
 pub async fn default_timeout_and_never_are_different(h: &Harness) -> Result<()> {
-    let cache = h.handle_of(h
-        .builder()
-        .with_default_ttl(Duration::from_secs(60))
-        .build()?);
+    let cache = h.handle_of(
+        h.builder()
+            .with_default_ttl(Duration::from_secs(60))
+            .build()?,
+    );
     cache.set("default", &1).await?;
     cache.set_opts("never", &1, Ttl::Never).await?;
     cache.set_opts("explicit_default", &1, Ttl::Default).await?;
@@ -167,10 +168,11 @@ pub async fn touch_missing_key(h: &Harness) -> Result<()> {
 
 /// `touch` without a timeout resets the expiry to the cache's default.
 pub async fn touch_default_resets_expiry(h: &Harness) -> Result<()> {
-    let cache = h.handle_of(h
-        .builder()
-        .with_default_ttl(Duration::from_secs(60))
-        .build()?);
+    let cache = h.handle_of(
+        h.builder()
+            .with_default_ttl(Duration::from_secs(60))
+            .build()?,
+    );
     cache.set_opts("k", "v", Ttl::Never).await?;
     assert!(cache.touch("k").await?);
     assert_remaining_between(

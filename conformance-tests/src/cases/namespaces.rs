@@ -46,8 +46,7 @@ pub async fn namespace_clear_leaves_the_rest(h: &Harness) -> Result<()> {
 /// never clears another one's keys.
 pub async fn clear_with_glob_characters_in_prefix(h: &Harness) -> Result<()> {
     let stem = h.other_prefix("g");
-    let make =
-        |p: String| -> Result<Handle> {
+    let make = |p: String| -> Result<Handle> {
         Ok(h.handle_of(Cache::builder(h.backend().clone()).with_prefix(p).build()?))
     };
     let star = make(format!("{stem}*"))?;

@@ -76,10 +76,12 @@ pub async fn cache_ttl_constants_defined(h: &Harness) -> Result<()> {
 /// Keys are composed as `prefix:version:key` with the seed's names, as read at the raw
 /// backend level.
 pub async fn cache_key_prefix_constants_defined(h: &Harness) -> Result<()> {
-    let cache = h.handle_of(cachette_api::Cache::builder(h.backend().clone())
-        .with_prefix("wheel_analyzer")
-        .with_version(1)
-        .build()?);
+    let cache = h.handle_of(
+        cachette_api::Cache::builder(h.backend().clone())
+            .with_prefix("wheel_analyzer")
+            .with_version(1)
+            .build()?,
+    );
     let alphavantage = cache.namespace("alphavantage");
     let scanner = cache.namespace("scanner");
     let ticker = format!("AAPL{}", &h.prefix()[2..8]);
@@ -221,9 +223,11 @@ pub async fn cache_handles_complex_types(h: &Harness) -> Result<()> {
 /// `clear` removes every key of the cache, and only those.
 pub async fn cache_clear(h: &Harness) -> Result<()> {
     let cache = h.handle();
-    let other = h.handle_of(cachette_api::Cache::builder(h.backend().clone())
-        .with_prefix(h.other_prefix("other"))
-        .build()?);
+    let other = h.handle_of(
+        cachette_api::Cache::builder(h.backend().clone())
+            .with_prefix(h.other_prefix("other"))
+            .build()?,
+    );
     other.set("test:cache:clear1", "survives").await?;
     let keys = [
         "test:cache:clear1",
