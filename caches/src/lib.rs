@@ -8,6 +8,9 @@
 pub mod blocking;
 mod config;
 mod duration;
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub mod memoize;
 #[cfg(feature = "memory")]
 mod memory_stores;
 #[cfg(feature = "metrics")]
@@ -23,6 +26,48 @@ pub use registry::{Caches, CachesConfig, DEFAULT_CACHE};
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use metrics_export::record_metrics;
+
+/// Caches the results of a function, keyed by its path and its arguments: `cached` of Python,
+/// `@cache_page` of Django, for async and sync functions.
+///
+/// ```
+/// use std::sync::LazyLock;
+/// use std::time::Duration;
+///
+/// static QUOTES: LazyLock<cachette::Cache> = LazyLock::new(|| cachette::MemoryBackend::new().cache());
+///
+/// #[cachette::cached(cache = QUOTES, ttl = Duration::from_secs(60))]
+/// async fn quote(ticker: &str) -> Result<f64, cachette::Error> {
+///     Ok(189.5) // the slow call to the quote API
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cachette::Result<()> {
+/// assert_eq!(quote("AAPL").await?, 189.5); // loaded
+/// assert_eq!(quote("AAPL").await?, 189.5); // from the cache
+/// # Ok(()) }
+/// ```
+///
+/// Options, as `name = value`:
+/// - the cache, exactly one of: `cache = EXPR` (a [`Cache`] or [`blocking::Cache`], or a
+///   static holding one: an async function uses the async handle, a sync one the blocking
+///   handle) or `named = "name"` (a cache installed with [`memoize::install`]);
+/// - `key = EXPR`: the key (anything `Display`, e.g. `format!("quote:{ticker}")`); by
+///   default the function's path and its arguments, which must then be `Serialize`
+///   ([`memoize::key`]);
+/// - `ttl = EXPR` (a `Duration` or a [`Ttl`]), `version = EXPR` (an `i64`);
+/// - for a function returning `Result`: `stale_while_revalidate = Duration`,
+///   `fail_safe = FailSafe`, `soft_timeout = Duration`, `hard_timeout = Duration` (the
+///   [`LoadPolicy`] options; the arguments must then be owned, as the load may outlive the
+///   call).
+///
+/// On a miss the function runs once per key in the process, however many callers ask at the
+/// same time (single flight). A function returning `Result` caches only its `Ok` values; its
+/// own error is returned as it is, and a cache error converts into its error type with
+/// `From<cachette::Error>`. A function without `Result` needs a `Clone` value, and is simply
+/// run when the cache fails.
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use cachette_macros::cached;
 
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
