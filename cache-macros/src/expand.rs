@@ -118,14 +118,26 @@ pub(crate) fn expand(options: &Options, function: ItemFn) -> syn::Result<TokenSt
         },
         None => {
             let fn_name = sig.ident.to_string();
-            let args = names
-                .iter()
-                .map(|name| quote_spanned! {name.span()=> &#name, });
+            // Each argument pushed with the span of its type: a type that is not
+            // `Serialize` is reported there.
+            let pushes = sig.inputs.iter().filter_map(|input| match input {
+                FnArg::Typed(typed) => match &*typed.pat {
+                    Pat::Ident(pat) => {
+                        let name = &pat.ident;
+                        Some(quote_spanned! {typed.ty.span()=> __cachette_key.push(&#name)?; })
+                    }
+                    _ => None,
+                },
+                FnArg::Receiver(_) => None,
+            });
             quote! {
-                ::cachette::memoize::key(
-                    ::core::concat!(::core::module_path!(), "::", #fn_name),
-                    &(#(#args)*),
-                )
+                (|| -> ::cachette::Result<::std::string::String> {
+                    let mut __cachette_key = ::cachette::memoize::Key::new(
+                        ::core::concat!(::core::module_path!(), "::", #fn_name),
+                    );
+                    #(#pushes)*
+                    ::core::result::Result::Ok(__cachette_key.finish())
+                })()
             }
         }
     };

@@ -53,7 +53,7 @@ pub use metrics_export::record_metrics;
 ///   handle) or `named = "name"` (a cache installed with [`memoize::install`]);
 /// - `key = EXPR`: the key (anything `Display`, e.g. `format!("quote:{ticker}")`); by
 ///   default the function's path and its arguments, which must then be `Serialize`
-///   ([`memoize::key`]);
+///   ([`memoize::Key`]);
 /// - `ttl = EXPR` (a `Duration` or a [`Ttl`]), `version = EXPR` (an `i64`);
 /// - for a function returning `Result`: `stale_while_revalidate = Duration`,
 ///   `fail_safe = FailSafe`, `soft_timeout = Duration`, `hard_timeout = Duration` (the

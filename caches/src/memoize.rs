@@ -79,31 +79,53 @@ pub fn named(name: &str) -> Result<Cache> {
     }
 }
 
-/// The default key of a memoized call: the function's path, then its arguments encoded
-/// with MessagePack, in hexadecimal (`my_app::quotes::quote:91a441415050…`).
+/// The default key of a memoized call: the function's path, then each argument encoded with
+/// MessagePack, in hexadecimal (`my_app::quotes::quote:a4414150…`).
 ///
 /// A key longer than the cache's key policy allows fails the call with
 /// [`ErrorKind::InvalidKey`]; give such a function a `key = …` of its own.
 ///
-/// # Errors
-/// [`ErrorKind::Encode`] when an argument cannot be encoded.
-pub fn key<A: Serialize + ?Sized>(path: &str, args: &A) -> Result<String> {
-    use std::fmt::Write;
+/// ```
+/// # fn main() -> cachette::Result<()> {
+/// let mut key = cachette::memoize::Key::new("app::quote");
+/// key.push("AAPL")?;
+/// key.push(&2_u32)?;
+/// assert_eq!(key.finish(), "app::quote:a44141504c02");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Key(String);
 
-    let bytes = rmp_serde::to_vec(args).map_err(|err| {
-        Error::new(
-            ErrorKind::Encode,
-            "cannot encode the arguments of a memoized call",
-        )
-        .with_source(err)
-    })?;
-    let mut key = String::with_capacity(path.len() + 1 + 2 * bytes.len());
-    key.push_str(path);
-    key.push(':');
-    for byte in bytes {
-        let _ = write!(key, "{byte:02x}");
+impl Key {
+    /// A key for the function at `path` (its module path and name).
+    pub fn new(path: &str) -> Key {
+        Key(format!("{path}:"))
     }
-    Ok(key)
+
+    /// Appends an argument.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Encode`] when the argument cannot be encoded.
+    pub fn push<A: Serialize + ?Sized>(&mut self, arg: &A) -> Result<()> {
+        use std::fmt::Write;
+
+        let bytes = rmp_serde::to_vec(arg).map_err(|err| {
+            Error::new(
+                ErrorKind::Encode,
+                "cannot encode an argument of a memoized call",
+            )
+            .with_source(err)
+        })?;
+        for byte in bytes {
+            let _ = write!(self.0, "{byte:02x}");
+        }
+        Ok(())
+    }
+
+    /// The key.
+    pub fn finish(self) -> String {
+        self.0
+    }
 }
 
 /// The loader error that stands for the function's own error, which the expansion keeps

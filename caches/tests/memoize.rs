@@ -60,8 +60,10 @@ async fn async_fn_is_loaded_once_per_arguments_even_when_called_at_once() {
     assert_eq!(quote("MSFT", 1).await.unwrap(), 5.0);
     assert_eq!(QUOTE_CALLS.load(Ordering::SeqCst), 3);
     // The default key: the function's path and its MessagePack-encoded arguments.
-    let key =
-        cachette::memoize::key(concat!(module_path!(), "::quote"), &(&"AAPL", &2_u32)).unwrap();
+    let mut key = cachette::memoize::Key::new(concat!(module_path!(), "::quote"));
+    key.push("AAPL").unwrap();
+    key.push(&2_u32).unwrap();
+    let key = key.finish();
     assert!(key.starts_with("memoize::quote:"), "{key}");
     assert_eq!(CACHE.get::<f64>(&key).await.unwrap(), Some(6.0));
     let ttl = CACHE.ttl(&key).await.unwrap().remaining().unwrap();
