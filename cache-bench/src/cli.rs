@@ -15,6 +15,8 @@ same work, the bare crates and redis-benchmark, interleaved in one run.
 USAGE:
     cargo run --release -p cache-bench -- [--quick] [--out FILE.md] [--redis-url URL]
     cargo run --release -p cache-bench -- instructions     # the callgrind table alone
+    cargo run --release -p cache-bench -- blocking-cost [--quick]
+                        # the blocking handle's per-call cost against the async handle
 
 OPTIONS:
     --out FILE.md       write the Markdown report there and the SVG chart beside it
@@ -44,6 +46,8 @@ pub(crate) enum Command {
     Instructions,
     /// Measure resident memory in this (child) process: the probe's arguments.
     RssProbe(Vec<String>),
+    /// The blocking handle against the async handle (`blocking-cost [--quick]`).
+    BlockingCost(Vec<String>),
     /// Run operations under callgrind in this (child) process: the probe's arguments.
     InstrProbe(Vec<String>),
     /// Print the usage.
@@ -108,6 +112,11 @@ pub(crate) fn parse(args: &[String]) -> Result<Command> {
             return Ok(Command::InstrProbe(args.iter().skip(1).cloned().collect()));
         }
         Some("instructions") => return Ok(Command::Instructions),
+        Some(crate::blocking_cost::SUBCOMMAND) => {
+            return Ok(Command::BlockingCost(
+                args.iter().skip(1).cloned().collect(),
+            ));
+        }
         _ => {}
     }
     let mut options = Options::default();

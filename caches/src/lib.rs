@@ -123,6 +123,12 @@ mod guide {
         Observability = "../../docs/observability.md",
         Readme = "../../README.md",
     );
+
+    #[cfg(feature = "macros")]
+    pages!(
+        Blocking = "../../docs/blocking.md",
+        Memoize = "../../docs/memoize.md",
+    );
 }
 
 #[cfg(test)]
