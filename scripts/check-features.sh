@@ -19,7 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 RS
 export CARGO_TARGET_DIR="$root/target/feature-check"
-for features in "" "default-features = false, features = [\"memory\"]" "features = [\"memory\", \"redis\", \"tls\", \"metrics\", \"tiered\"]"; do
+for features in "" "default-features = false, features = [\"memory\"]" "features = [\"memory\", \"redis\", \"tls\", \"metrics\", \"tiered\", \"blocking\", \"macros\"]"; do
   cat > "$dir/Cargo.toml" <<TOML
 [package]
 name = "fresh-user"
