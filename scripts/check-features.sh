@@ -19,7 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 RS
 export CARGO_TARGET_DIR="$root/target/feature-check"
-for features in "" "default-features = false, features = [\"memory\"]" "default-features = false, features = [\"memory\", \"postgres\", \"memcached\"]" "features = [\"memory\", \"redis\", \"tls\", \"metrics\", \"tiered\", \"postgres\", \"memcached\", \"django\"]"; do
+for features in "" "default-features = false, features = [\"memory\"]" "default-features = false, features = [\"memory\", \"postgres\", \"memcached\"]" "features = [\"memory\", \"redis\", \"tls\", \"metrics\", \"tiered\", \"postgres\", \"memcached\", \"django\", \"blocking\", \"macros\"]"; do
   cat > "$dir/Cargo.toml" <<TOML
 [package]
 name = "fresh-user"

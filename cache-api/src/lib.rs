@@ -3,6 +3,9 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 mod backend;
+#[cfg(feature = "blocking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+pub mod blocking;
 mod builder;
 mod cache;
 mod codec;

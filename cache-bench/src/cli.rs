@@ -16,6 +16,8 @@ USAGE:
     cargo run --release -p cache-bench -- [--quick] [--out FILE.md] [--redis-url URL]
     cargo run --release -p cache-bench -- instructions     # the callgrind table alone
     cargo run --release -p cache-bench -- memcached [--quick]  # memcached: ours vs direct
+    cargo run --release -p cache-bench -- blocking-cost [--quick]
+                        # the blocking handle's per-call cost against the async handle
 
 OPTIONS:
     --out FILE.md       write the Markdown report there and the SVG chart beside it
@@ -45,6 +47,8 @@ pub(crate) enum Command {
     Instructions,
     /// Measure resident memory in this (child) process: the probe's arguments.
     RssProbe(Vec<String>),
+    /// The blocking handle against the async handle (`blocking-cost [--quick]`).
+    BlockingCost(Vec<String>),
     /// Run operations under callgrind in this (child) process: the probe's arguments.
     InstrProbe(Vec<String>),
     /// Our memcached backend against the same commands sent directly: its arguments.
@@ -113,6 +117,11 @@ pub(crate) fn parse(args: &[String]) -> Result<Command> {
         Some("instructions") => return Ok(Command::Instructions),
         Some(crate::memcached::SUBCOMMAND) => {
             return Ok(Command::Memcached(args.iter().skip(1).cloned().collect()));
+        }
+        Some(crate::blocking_cost::SUBCOMMAND) => {
+            return Ok(Command::BlockingCost(
+                args.iter().skip(1).cloned().collect(),
+            ));
         }
         _ => {}
     }

@@ -12,6 +12,7 @@
 
 mod batch_loading;
 mod bench;
+mod blocking_cost;
 mod cli;
 mod external;
 mod fixture;
@@ -43,6 +44,10 @@ fn main() -> Result<()> {
         Command::RssProbe(args) => rss::run_probe(&args),
         Command::InstrProbe(args) => instr::run_probe(&args),
         Command::Memcached(args) => memcached::run(&args),
+        Command::BlockingCost(args) => {
+            print!("{}", blocking_cost::run(&args)?);
+            Ok(())
+        }
         Command::Instructions => {
             print!("{}", report::instructions(&instr::measure_all()?));
             Ok(())

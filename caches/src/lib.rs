@@ -3,8 +3,14 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "blocking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+pub mod blocking;
 mod config;
 mod duration;
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub mod memoize;
 #[cfg(feature = "memory")]
 mod memory_stores;
 #[cfg(feature = "metrics")]
@@ -21,9 +27,51 @@ pub use registry::{Caches, CachesConfig, DEFAULT_CACHE};
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use metrics_export::record_metrics;
 
+/// Caches the results of a function, keyed by its path and its arguments: `cached` of Python,
+/// `@cache_page` of Django, for async and sync functions.
+///
+/// ```
+/// use std::sync::LazyLock;
+/// use std::time::Duration;
+///
+/// static QUOTES: LazyLock<cachette::Cache> = LazyLock::new(|| cachette::MemoryBackend::new().cache());
+///
+/// #[cachette::cached(cache = QUOTES, ttl = Duration::from_secs(60))]
+/// async fn quote(ticker: &str) -> Result<f64, cachette::Error> {
+///     Ok(189.5) // the slow call to the quote API
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cachette::Result<()> {
+/// assert_eq!(quote("AAPL").await?, 189.5); // loaded
+/// assert_eq!(quote("AAPL").await?, 189.5); // from the cache
+/// # Ok(()) }
+/// ```
+///
+/// Options, as `name = value`:
+/// - the cache, exactly one of: `cache = EXPR` (a [`Cache`] or [`blocking::Cache`], or a
+///   static holding one: an async function uses the async handle, a sync one the blocking
+///   handle) or `named = "name"` (a cache installed with [`memoize::install`]);
+/// - `key = EXPR`: the key (anything `Display`, e.g. `format!("quote:{ticker}")`); by
+///   default the function's path and its arguments, which must then be `Serialize`
+///   ([`memoize::Key`]);
+/// - `ttl = EXPR` (a `Duration` or a [`Ttl`]), `version = EXPR` (an `i64`);
+/// - for a function returning `Result`: `stale_while_revalidate = Duration`,
+///   `fail_safe = FailSafe`, `soft_timeout = Duration`, `hard_timeout = Duration` (the
+///   [`LoadPolicy`] options; the arguments must then be owned, as the load may outlive the
+///   call).
+///
+/// On a miss the function runs once per key in the process, however many callers ask at the
+/// same time (single flight). A function returning `Result` caches only its `Ok` values; its
+/// own error is returned as it is, and a cache error converts into its error type with
+/// `From<cachette::Error>`. A function without `Result` needs a `Clone` value, and is simply
+/// run when the cache fails.
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use cachette_macros::cached;
 #[cfg(feature = "memcached")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
 pub use cachette_memcached::{MemcachedBackend, MemcachedBackendBuilder};
+
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use cachette_memory::{MemoryBackend, MemoryBackendBuilder};
@@ -84,6 +132,12 @@ mod guide {
         Sentinel = "../../docs/sentinel.md",
         DjangoInterop = "../../docs/django-interop.md",
         Readme = "../../README.md",
+    );
+
+    #[cfg(feature = "macros")]
+    pages!(
+        Blocking = "../../docs/blocking.md",
+        Memoize = "../../docs/memoize.md",
     );
 }
 

@@ -5,12 +5,15 @@ use std::fmt::Debug;
 use cachette_api::{Cache, CacheBuilder, DynCacheBackend, ErrorKind, Result};
 use rand::Rng;
 
+use crate::Handle;
+
 /// A backend plus a prefix no other case uses.
 #[derive(Debug, Clone)]
 pub struct Harness {
     backend: DynCacheBackend,
     expected_name: &'static str,
     prefix: String,
+    blocking: bool,
 }
 
 impl Harness {
@@ -20,7 +23,15 @@ impl Harness {
             backend,
             expected_name,
             prefix: unique("ct"),
+            blocking: false,
         }
+    }
+
+    /// This harness, handing out [blocking handles](cachette_api::blocking::Cache) from
+    /// [`handle`](Harness::handle) and [`handle_of`](Harness::handle_of).
+    pub fn blocking(mut self) -> Self {
+        self.blocking = true;
+        self
     }
 
     /// The backend under test.
@@ -48,6 +59,24 @@ impl Harness {
         self.builder()
             .build()
             .expect("a random prefix is a valid prefix")
+    }
+
+    /// The handle under test over [`cache`](Harness::cache): async, or blocking for a
+    /// [`blocking`](Harness::blocking) harness.
+    pub fn handle(&self) -> Handle {
+        self.handle_of(self.cache())
+    }
+
+    /// The handle under test over `cache`.
+    pub fn handle_of(&self, cache: Cache) -> Handle {
+        if self.blocking {
+            match cache.blocking() {
+                Ok(cache) => Handle::Blocking(cache),
+                Err(err) => panic!("cannot start the blocking handle's runtime: {err}"),
+            }
+        } else {
+            Handle::Async(cache)
+        }
     }
 
     /// Another prefix, unique to this case, starting with `stem`.

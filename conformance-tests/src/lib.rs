@@ -20,8 +20,10 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod cases;
+mod handle;
 mod harness;
 
+pub use handle::Handle;
 pub use harness::{expect_kind, Harness};
 
 /// Re-exported for the macro.
@@ -37,7 +39,64 @@ pub use tokio as __tokio;
 #[macro_export]
 macro_rules! conformance_suite {
     ($name:expr, $make:expr) => {
-        $crate::__conformance_cases!($name, $make;
+        $crate::__handle_cases!(|harness| harness, $name, $make);
+        $crate::__conformance_cases!(|harness| harness, $name, $make;
+            // Cancelling a caller: a blocking call cannot be cancelled.
+            get_or_set_with_cancelled_leader_frees_the_slot,
+            // 20 callers at once as Tokio tasks: blocking calls take a worker each, so they
+            // would not overlap; cache-api/tests/blocking.rs runs it with 20 threads.
+            get_or_set_with_loader_error_is_shared_and_not_cached,
+            // Resilient loading (get_or_set_with_policy, get_or_set_many).
+            policy_lease_runs_loader_once_across_handles,
+            policy_serves_stale_while_revalidating,
+            policy_fail_safe_serves_stale_on_loader_error,
+            policy_soft_timeout_serves_stale_and_fills_later,
+            policy_hard_timeout_is_an_error_and_fills_later,
+            policy_cancelled_caller_leaves_nothing_stuck,
+            policy_reloads_undecodable_values_when_asked,
+            get_or_set_many_loads_missing_keys_once,
+            get_or_set_many_joins_running_loads_and_reports_failures,
+            // First writer wins; followers take over.
+            add_or_get_is_first_writer_wins,
+            add_or_get_many_is_first_writer_wins_per_entry,
+            get_with_expiry_answers_the_remaining_life,
+            get_or_set_with_racing_writer_wins,
+            every_loader_lets_a_racing_writer_win,
+            get_or_set_many_takes_over_from_a_cancelled_leader,
+            get_or_set_many_takes_over_from_a_panicking_leader,
+            policy_panicking_loader_releases_its_lease,
+            policy_follower_takes_over_after_the_lease,
+        );
+    };
+}
+
+/// [`conformance_suite!`]'s cases that drive the cache through a [`Handle`] (the seed's 13
+/// and Django's), run against the [blocking handle](cachette_api::blocking::Cache) over the
+/// backend made by `$make`: one `#[tokio::test]` per case, the handle called straight from
+/// the test's Tokio task.
+///
+/// Put it inside a module named `blocking_<backend>`:
+///
+/// ```ignore
+/// mod blocking_memory {
+///     cachette_conformance::blocking_conformance_suite!("memory", || async {
+///         std::sync::Arc::new(cachette_memory::MemoryBackend::new()) as cachette_api::DynCacheBackend
+///     });
+/// }
+/// ```
+#[macro_export]
+macro_rules! blocking_conformance_suite {
+    ($name:expr, $make:expr) => {
+        $crate::__handle_cases!(|harness: $crate::Harness| harness.blocking(), $name, $make);
+    };
+}
+
+/// Implementation detail of [`conformance_suite!`]: the cases written against [`Handle`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __handle_cases {
+    ($($head:tt)*) => {
+        $crate::__conformance_cases!($($head)*;
             // The 13 tests of the seed application, without their `test_` prefix.
             cache_backend_is_configured,
             cache_set_and_get,
@@ -99,8 +158,6 @@ macro_rules! conformance_suite {
             get_or_set_stores_default_once,
             get_or_set_with_zero_timeout,
             get_or_set_with_runs_loader_once,
-            get_or_set_with_loader_error_is_shared_and_not_cached,
-            get_or_set_with_cancelled_leader_frees_the_slot,
             get_or_set_with_cached_none,
             touch_extends_expiry,
             touch_missing_key,
@@ -122,26 +179,6 @@ macro_rules! conformance_suite {
             set_if_present_writes_only_over_a_live_entry,
             clear_counts_live_keys_only,
             model_based_random_operations,
-            // Resilient loading (get_or_set_with_policy, get_or_set_many).
-            policy_lease_runs_loader_once_across_handles,
-            policy_serves_stale_while_revalidating,
-            policy_fail_safe_serves_stale_on_loader_error,
-            policy_soft_timeout_serves_stale_and_fills_later,
-            policy_hard_timeout_is_an_error_and_fills_later,
-            policy_cancelled_caller_leaves_nothing_stuck,
-            policy_reloads_undecodable_values_when_asked,
-            get_or_set_many_loads_missing_keys_once,
-            get_or_set_many_joins_running_loads_and_reports_failures,
-            // First writer wins; followers take over.
-            add_or_get_is_first_writer_wins,
-            add_or_get_many_is_first_writer_wins_per_entry,
-            get_with_expiry_answers_the_remaining_life,
-            get_or_set_with_racing_writer_wins,
-            every_loader_lets_a_racing_writer_win,
-            get_or_set_many_takes_over_from_a_cancelled_leader,
-            get_or_set_many_takes_over_from_a_panicking_leader,
-            policy_panicking_loader_releases_its_lease,
-            policy_follower_takes_over_after_the_lease,
         );
     };
 }
@@ -150,11 +187,11 @@ macro_rules! conformance_suite {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_cases {
-    ($name:expr, $make:expr; $($case:ident),* $(,)?) => {$(
+    ($harness:expr, $name:expr, $make:expr; $($case:ident),* $(,)?) => {$(
         #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $case() {
             let backend: ::cachette_api::DynCacheBackend = ($make)().await;
-            let harness = $crate::Harness::new(backend, $name);
+            let harness = ($harness)($crate::Harness::new(backend, $name));
             if let Err(err) = $crate::cases::$case(&harness).await {
                 panic!("{} failed with {err}\n{err:?}", stringify!($case));
             }

@@ -1,4 +1,5 @@
-//! The conformance suite against the memory backend, directly and through `Box<dyn …>`.
+//! The conformance suite against the memory backend, directly, through `Box<dyn …>`, and
+//! through the blocking handle.
 
 // Test helpers report failures by panicking, like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -22,5 +23,13 @@ mod memory_boxed {
     cachette_conformance::conformance_suite!("memory", || async {
         let boxed: Box<dyn CacheBackend> = Box::new(MemoryBackend::new());
         Arc::new(boxed) as DynCacheBackend
+    });
+}
+
+mod blocking_memory {
+    use super::*;
+
+    cachette_conformance::blocking_conformance_suite!("memory", || async {
+        Arc::new(MemoryBackend::new()) as DynCacheBackend
     });
 }

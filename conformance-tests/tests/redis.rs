@@ -23,3 +23,21 @@ async fn backend() -> DynCacheBackend {
 mod redis {
     cachette_conformance::conformance_suite!("redis", super::backend);
 }
+
+/// A backend connected on the blocking handle's runtime, as a program without a runtime of
+/// its own connects it (`cachette::blocking::from_url`): its connection lives there.
+async fn blocking_backend() -> DynCacheBackend {
+    let url = cache_test_support::shared_redis_url();
+    let runtime = match cachette_api::blocking::Runtime::shared() {
+        Ok(runtime) => runtime,
+        Err(err) => panic!("cannot start the blocking runtime: {err}"),
+    };
+    match runtime.block_on(RedisBackend::connect(&url)) {
+        Ok(backend) => Arc::new(backend),
+        Err(err) => panic!("cannot connect to the test Redis server: {err}"),
+    }
+}
+
+mod blocking_redis {
+    cachette_conformance::blocking_conformance_suite!("redis", super::blocking_backend);
+}

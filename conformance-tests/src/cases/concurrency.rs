@@ -6,7 +6,7 @@ use crate::Harness;
 
 /// 64 tasks × 1,000 `incr` on one key give exactly 64,000.
 pub async fn concurrent_incr_is_exact(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set("counter", &0).await?;
     let mut tasks = Vec::new();
     for _ in 0..64 {
@@ -27,7 +27,7 @@ pub async fn concurrent_incr_is_exact(h: &Harness) -> Result<()> {
 
 /// 64 tasks `add` the same key: exactly one is told it stored, and its value is there.
 pub async fn concurrent_add_has_one_winner(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let mut tasks = Vec::new();
     for i in 0..64_u32 {
         let cache = cache.clone();

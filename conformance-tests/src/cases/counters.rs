@@ -8,7 +8,7 @@ use crate::{expect_kind, Harness};
 
 /// `incr` and `decr` by positive and negative deltas, on a value stored with `set(key, 1)`.
 pub async fn incr_and_decr(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set("answer", &41).await?;
     assert_eq!(cache.incr("answer", 1).await?, 42);
     assert_eq!(cache.get::<i64>("answer").await?, Some(42));
@@ -29,7 +29,7 @@ pub async fn incr_and_decr(h: &Harness) -> Result<()> {
 
 /// `incr` of a missing key is `NotFound` (Django's `ValueError`) and creates nothing.
 pub async fn incr_missing_key_is_not_found(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let err = expect_kind(cache.incr("does_not_exist", 1).await, ErrorKind::NotFound);
     assert_eq!(err.key(), Some("does_not_exist"));
     expect_kind(cache.decr("does_not_exist", 1).await, ErrorKind::NotFound);
@@ -39,7 +39,7 @@ pub async fn incr_missing_key_is_not_found(h: &Harness) -> Result<()> {
 
 /// `incr` of an expired key is `NotFound`.
 pub async fn incr_expired_key_is_not_found(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set_opts("n", &1, super::SHORT).await?;
     super::sleep_past_short().await;
     expect_kind(cache.incr("n", 1).await, ErrorKind::NotFound);
@@ -49,7 +49,7 @@ pub async fn incr_expired_key_is_not_found(h: &Harness) -> Result<()> {
 
 /// `incr` of a value that is not an integer is `NotInteger`, and the value is unchanged.
 pub async fn incr_non_integer_is_not_integer(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     for (key, value) in [("text", "abc"), ("numeric_text", "2")] {
         cache.set(key, value).await?;
         expect_kind(cache.incr(key, 1).await, ErrorKind::NotInteger);
@@ -64,7 +64,7 @@ pub async fn incr_non_integer_is_not_integer(h: &Harness) -> Result<()> {
 
 /// `incr` keeps the key's expiry, both a finite one and none.
 pub async fn incr_keeps_expiry(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache
         .set_opts("expiring", &1, Duration::from_secs(100))
         .await?;
@@ -91,7 +91,7 @@ pub async fn incr_keeps_expiry(h: &Harness) -> Result<()> {
 
 /// `incr` past `i64::MAX` is `Overflow`, and the value is unchanged.
 pub async fn incr_overflow_keeps_value(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set("max", &i64::MAX).await?;
     expect_kind(cache.incr("max", 1).await, ErrorKind::Overflow);
     assert_eq!(cache.get::<i64>("max").await?, Some(i64::MAX));
@@ -103,7 +103,7 @@ pub async fn incr_overflow_keeps_value(h: &Harness) -> Result<()> {
 
 /// `decr` by `i64::MIN` cannot be negated: `Overflow`, value unchanged.
 pub async fn decr_by_min_is_overflow(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set("n", &0).await?;
     expect_kind(cache.decr("n", i64::MIN).await, ErrorKind::Overflow);
     assert_eq!(cache.get::<i64>("n").await?, Some(0));

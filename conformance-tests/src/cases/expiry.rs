@@ -18,7 +18,7 @@ fn assert_remaining_between(ttl: KeyTtl, low: Duration, high: Duration) {
 /// `set`, `add`, `set_many`, `get_or_set` and `get_or_set_with` all honour their timeout
 /// (Django's `test_expiration`).
 pub async fn expiration_applies_to_every_write(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set_opts("set", "v", SHORT).await?;
     cache.add_opts("add", "v", SHORT).await?;
     cache
@@ -49,7 +49,7 @@ pub async fn expiration_applies_to_every_write(h: &Harness) -> Result<()> {
 /// A timeout of a year is kept as a year (Django's `test_long_timeout`: no memcached-style
 /// reinterpretation of timeouts over 30 days).
 pub async fn long_timeout(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let year = Duration::from_secs(365 * 24 * 3600);
     cache.set_opts("key1", "eggs", year).await?;
     assert_eq!(cache.get::<String>("key1").await?.as_deref(), Some("eggs"));
@@ -70,7 +70,7 @@ pub async fn long_timeout(h: &Harness) -> Result<()> {
 
 /// `Ttl::Never` keeps keys forever, for every write (Django's `test_forever_timeout`).
 pub async fn never_timeout(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set_opts("key1", "eggs", Ttl::Never).await?;
     assert_eq!(cache.ttl("key1").await?, KeyTtl::Persistent);
     assert!(cache.add_opts("key2", "ham", Ttl::Never).await?);
@@ -82,7 +82,7 @@ pub async fn never_timeout(h: &Harness) -> Result<()> {
         )
         .await?;
     assert_eq!(cache.ttl("key4").await?, KeyTtl::Persistent);
-    let forever = h.builder().with_default_ttl(Ttl::Never).build()?;
+    let forever = h.handle_of(h.builder().with_default_ttl(Ttl::Never).build()?);
     forever.set("default_forever", &1).await?;
     assert_eq!(forever.ttl("default_forever").await?, KeyTtl::Persistent);
     Ok(())
@@ -90,7 +90,7 @@ pub async fn never_timeout(h: &Harness) -> Result<()> {
 
 /// A non-zero duration under a millisecond stores the value (rounded up), never "expire now".
 pub async fn sub_millisecond_timeout_is_not_zero(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set_opts("tiny", "v", Duration::from_nanos(1)).await?;
     let remaining = cache.ttl("tiny").await?;
     assert!(
@@ -111,10 +111,11 @@ pub async fn sub_millisecond_timeout_is_not_zero(h: &Harness) -> Result<()> {
 
 /// "No timeout given" (the default) and "never expire" are different things.
 pub async fn default_timeout_and_never_are_different(h: &Harness) -> Result<()> {
-    let cache = h
-        .builder()
-        .with_default_ttl(Duration::from_secs(60))
-        .build()?;
+    let cache = h.handle_of(
+        h.builder()
+            .with_default_ttl(Duration::from_secs(60))
+            .build()?,
+    );
     cache.set("default", &1).await?;
     cache.set_opts("never", &1, Ttl::Never).await?;
     cache.set_opts("explicit_default", &1, Ttl::Default).await?;
@@ -129,7 +130,7 @@ pub async fn default_timeout_and_never_are_different(h: &Harness) -> Result<()> 
         Duration::from_secs(60),
     );
     assert_eq!(cache.ttl("never").await?, KeyTtl::Persistent);
-    let plain = h.cache();
+    let plain = h.handle();
     plain.set("django_default", &1).await?;
     assert_remaining_between(
         plain.ttl("django_default").await?,
@@ -141,7 +142,7 @@ pub async fn default_timeout_and_never_are_different(h: &Harness) -> Result<()> 
 
 /// `touch` with a timeout gives an existing key a new expiry (Django's `test_touch`).
 pub async fn touch_extends_expiry(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set_opts("expire1", "very quickly", SHORT).await?;
     assert!(cache.touch_opts("expire1", Duration::from_secs(60)).await?);
     sleep_past_short().await;
@@ -154,7 +155,7 @@ pub async fn touch_extends_expiry(h: &Harness) -> Result<()> {
 
 /// `touch` of a missing (or expired) key answers `false` and creates nothing.
 pub async fn touch_missing_key(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     assert!(!cache.touch("nonexistent").await?);
     assert!(!cache.touch_opts("nonexistent", Ttl::Never).await?);
     assert!(!cache.has_key("nonexistent").await?);
@@ -167,10 +168,11 @@ pub async fn touch_missing_key(h: &Harness) -> Result<()> {
 
 /// `touch` without a timeout resets the expiry to the cache's default.
 pub async fn touch_default_resets_expiry(h: &Harness) -> Result<()> {
-    let cache = h
-        .builder()
-        .with_default_ttl(Duration::from_secs(60))
-        .build()?;
+    let cache = h.handle_of(
+        h.builder()
+            .with_default_ttl(Duration::from_secs(60))
+            .build()?,
+    );
     cache.set_opts("k", "v", Ttl::Never).await?;
     assert!(cache.touch("k").await?);
     assert_remaining_between(
@@ -183,7 +185,7 @@ pub async fn touch_default_resets_expiry(h: &Harness) -> Result<()> {
 
 /// `touch` with `Ttl::Never` makes the key permanent.
 pub async fn touch_never_makes_key_permanent(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set_opts("k", "v", SHORT).await?;
     assert!(cache.touch_opts("k", Ttl::Never).await?);
     sleep_past_short().await;
@@ -196,7 +198,7 @@ pub async fn touch_never_makes_key_permanent(h: &Harness) -> Result<()> {
 
 /// `touch` with a zero timeout answers `true` for a present key and removes it.
 pub async fn touch_zero_deletes(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set("k", "v").await?;
     assert!(cache.touch_opts("k", Ttl::secs(0)).await?);
     assert!(!cache.has_key("k").await?);
@@ -206,7 +208,7 @@ pub async fn touch_zero_deletes(h: &Harness) -> Result<()> {
 
 /// `ttl` tells missing, permanent and expiring keys apart.
 pub async fn ttl_reports_missing_persistent_and_expiring(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     assert_eq!(cache.ttl("missing").await?, KeyTtl::Missing);
     cache.set_opts("forever", &1, Ttl::Never).await?;
     assert_eq!(cache.ttl("forever").await?, KeyTtl::Persistent);

@@ -10,7 +10,7 @@ use crate::{expect_kind, Harness};
 
 /// `get_or_set` stores the default once, and keeps returning the stored value.
 pub async fn get_or_set_stores_default_once(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     assert_eq!(cache.get::<String>("projector").await?, None);
     assert_eq!(
         cache.get_or_set("projector", "value".to_owned()).await?,
@@ -33,7 +33,7 @@ pub async fn get_or_set_stores_default_once(h: &Harness) -> Result<()> {
 /// With a zero timeout, `get_or_set` and `get_or_set_with` return the value and store
 /// nothing.
 pub async fn get_or_set_with_zero_timeout(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     assert_eq!(cache.get_or_set_opts("k", 1, Ttl::secs(0)).await?, 1);
     assert!(!cache.has_key("k").await?);
     let loaded = cache
@@ -46,7 +46,7 @@ pub async fn get_or_set_with_zero_timeout(h: &Harness) -> Result<()> {
 
 /// 100 tasks asking for one missing key run the loader once; all get its value.
 pub async fn get_or_set_with_runs_loader_once(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let calls = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..100 {
@@ -77,7 +77,7 @@ pub async fn get_or_set_with_runs_loader_once(h: &Harness) -> Result<()> {
 /// When the loader fails, nothing is cached and every waiter gets the error (kind
 /// `Loader`, with the loader's error as source); the next call runs the loader again.
 pub async fn get_or_set_with_loader_error_is_shared_and_not_cached(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let calls = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..20 {
@@ -111,7 +111,7 @@ pub async fn get_or_set_with_loader_error_is_shared_and_not_cached(h: &Harness) 
 /// A caller whose future is dropped while it runs the loader leaves nothing stuck: a waiting
 /// caller takes over, and a later caller proceeds.
 pub async fn get_or_set_with_cancelled_leader_frees_the_slot(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let leader = {
         let cache = cache.clone();
         tokio::spawn(async move {
@@ -155,7 +155,7 @@ pub async fn get_or_set_with_cancelled_leader_frees_the_slot(h: &Harness) -> Res
 
 /// A cached `None` is a hit for `get_or_set_with`: the loader does not run.
 pub async fn get_or_set_with_cached_none(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set("none", &None::<String>).await?;
     let value = cache
         .get_or_set_with("none", || async {

@@ -7,7 +7,7 @@ use crate::{expect_kind, Harness};
 /// Empty keys and keys with whitespace or control characters are refused with
 /// `InvalidKey`, by every operation, and nothing is written.
 pub async fn invalid_keys_are_refused(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     for key in [
         "",
         "key with spaces",
@@ -38,7 +38,7 @@ pub async fn invalid_keys_are_refused(h: &Harness) -> Result<()> {
 
 /// The composed key may be 250 bytes, not 251.
 pub async fn key_length_limit_is_250_bytes(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let head = cache.make_key("x")?.len() - 1;
     let ok = "k".repeat(250 - head);
     let too_long = "k".repeat(251 - head);
@@ -54,7 +54,7 @@ pub async fn key_length_limit_is_250_bytes(h: &Harness) -> Result<()> {
 
 /// A relaxed policy accepts long keys and spaces; the empty key stays refused.
 pub async fn relaxed_key_policy(h: &Harness) -> Result<()> {
-    let cache = h.builder().with_key_policy(KeyPolicy::relaxed()).build()?;
+    let cache = h.handle_of(h.builder().with_key_policy(KeyPolicy::relaxed()).build()?);
     let long = "k".repeat(400);
     cache.set(&long, "value").await?;
     assert_eq!(cache.get::<String>(&long).await?.as_deref(), Some("value"));
@@ -69,7 +69,7 @@ pub async fn relaxed_key_policy(h: &Harness) -> Result<()> {
 /// whitespace: a key holding one cannot be told apart from one without it. Visible non-ASCII
 /// keys are fine.
 pub async fn invisible_and_unicode_whitespace_keys_are_refused(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     for key in [
         "ideographic\u{3000}space",
         "line\u{2028}separator",

@@ -77,10 +77,11 @@ pub async fn model_based_random_operations(h: &Harness) -> Result<()> {
             .new_tree(&mut runner)
             .map_err(|e| cachette_api::Error::new(ErrorKind::Backend, e.to_string()))?
             .current();
-        let cache = h
-            .builder()
-            .with_prefix(format!("{}m{round}", h.prefix()))
-            .build()?;
+        let cache = h.handle_of(
+            h.builder()
+                .with_prefix(format!("{}m{round}", h.prefix()))
+                .build()?,
+        );
         let mut model: BTreeMap<usize, Value> = BTreeMap::new();
         for (step, op) in ops.iter().enumerate() {
             let context = format!("round {round}, step {step}: {op:?}\nall ops: {ops:?}");

@@ -2,11 +2,11 @@
 
 use cachette_api::{Cache, Result};
 
-use crate::Harness;
+use crate::{Handle, Harness};
 
 /// `namespace` composes `{prefix}:{version}:{namespace}:{key}` and nests.
 pub async fn namespace_composes_keys(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let scanner = cache.namespace("scanner");
     let sma = scanner.namespace("sma");
     assert_eq!(
@@ -28,7 +28,7 @@ pub async fn namespace_composes_keys(h: &Harness) -> Result<()> {
 
 /// `clear` on a namespace view removes that namespace only.
 pub async fn namespace_clear_leaves_the_rest(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let scanner = cache.namespace("scanner");
     let alphavantage = cache.namespace("alphavantage");
     scanner.set("last_run", "now").await?;
@@ -46,8 +46,9 @@ pub async fn namespace_clear_leaves_the_rest(h: &Harness) -> Result<()> {
 /// never clears another one's keys.
 pub async fn clear_with_glob_characters_in_prefix(h: &Harness) -> Result<()> {
     let stem = h.other_prefix("g");
-    let make =
-        |p: String| -> Result<Cache> { Cache::builder(h.backend().clone()).with_prefix(p).build() };
+    let make = |p: String| -> Result<Handle> {
+        Ok(h.handle_of(Cache::builder(h.backend().clone()).with_prefix(p).build()?))
+    };
     let star = make(format!("{stem}*"))?;
     let question = make(format!("{stem}?"))?;
     let bracket = make(format!("{stem}[ab]"))?;
@@ -76,7 +77,7 @@ pub async fn clear_with_glob_characters_in_prefix(h: &Harness) -> Result<()> {
 
 /// Hits, misses, writes and deletes are counted, and shared by every view of a cache.
 pub async fn stats_count_hits_misses_and_writes(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set("a", &1).await?;
     cache.namespace("ns").set("b", &2).await?;
     cache.set_many([("c", 3), ("d", 4)]).await?;

@@ -10,7 +10,7 @@ use crate::{expect_kind, Harness};
 /// A stored `None` is a hit, different from a missing key (Django's
 /// `test_default_used_when_none_is_set`).
 pub async fn none_stored_is_a_hit(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set("key", &None::<String>).await?;
     assert_eq!(cache.get::<Option<String>>("key").await?, Some(None));
     assert_eq!(cache.get::<Option<String>>("missing").await?, None);
@@ -20,8 +20,8 @@ pub async fn none_stored_is_a_hit(h: &Harness) -> Result<()> {
 
 /// Two caches with different prefixes over one store never see each other's entries.
 pub async fn prefixes_do_not_collide(h: &Harness) -> Result<()> {
-    let cache = h.cache();
-    let other = h.builder().with_prefix(h.other_prefix("p")).build()?;
+    let cache = h.handle();
+    let other = h.handle_of(h.builder().with_prefix(h.other_prefix("p")).build()?);
     cache.set("somekey", "value").await?;
     assert_eq!(other.get::<String>("somekey").await?, None);
     assert!(!other.has_key("somekey").await?);
@@ -35,7 +35,7 @@ pub async fn prefixes_do_not_collide(h: &Harness) -> Result<()> {
 
 /// `add` writes only when the key is absent, and says whether it wrote.
 pub async fn add_does_not_overwrite(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     assert!(cache.add("addkey1", "value").await?);
     assert!(!cache.add("addkey1", "newvalue").await?);
     assert_eq!(
@@ -47,7 +47,7 @@ pub async fn add_does_not_overwrite(h: &Harness) -> Result<()> {
 
 /// `add` succeeds over an entry that has expired but may not be evicted yet.
 pub async fn add_over_expired_entry(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set_opts("k", "old", super::SHORT).await?;
     super::sleep_past_short().await;
     assert!(cache.add("k", "new").await?);
@@ -58,7 +58,7 @@ pub async fn add_over_expired_entry(h: &Harness) -> Result<()> {
 /// `add` with a zero timeout on an absent key answers `true` and stores nothing; on a
 /// present key it answers `false` and leaves it.
 pub async fn add_with_zero_timeout_stores_nothing(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     assert!(cache.add_opts("absent", "v", Ttl::secs(0)).await?);
     assert!(!cache.has_key("absent").await?);
     cache.set("present", "v").await?;
@@ -69,7 +69,7 @@ pub async fn add_with_zero_timeout_stores_nothing(h: &Harness) -> Result<()> {
 
 /// `get_many` returns the keys found, under the caller's keys, and leaves out the rest.
 pub async fn get_many_returns_found_keys_only(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set("a", "a").await?;
     cache.set("c", "c").await?;
     cache.set("d", "d").await?;
@@ -83,7 +83,7 @@ pub async fn get_many_returns_found_keys_only(h: &Harness) -> Result<()> {
 
 /// `get_many` includes keys whose stored value is `None`.
 pub async fn get_many_includes_stored_none(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set("a", &None::<i32>).await?;
     cache.set("b", &Some(2)).await?;
     let found: HashMap<String, Option<i32>> = cache.get_many(&["a", "b", "c"]).await?;
@@ -96,7 +96,7 @@ pub async fn get_many_includes_stored_none(h: &Harness) -> Result<()> {
 
 /// Every batch call accepts empty input.
 pub async fn batch_calls_accept_empty_input(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let none: [&str; 0] = [];
     assert!(cache.get_many::<String, _>(&none).await?.is_empty());
     assert!(cache.set_many(Vec::<(&str, i32)>::new()).await?.is_empty());
@@ -106,7 +106,7 @@ pub async fn batch_calls_accept_empty_input(h: &Harness) -> Result<()> {
 
 /// `delete` answers whether the key existed.
 pub async fn delete_answers_whether_key_existed(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set("key1", "spam").await?;
     cache.set("key2", "eggs").await?;
     assert!(cache.delete("key1").await?);
@@ -118,7 +118,7 @@ pub async fn delete_answers_whether_key_existed(h: &Harness) -> Result<()> {
 
 /// `delete_many` deletes the keys given and counts those that existed.
 pub async fn delete_many_counts_deleted_keys(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache
         .set_many([("key1", "spam"), ("key2", "eggs"), ("key3", "ham")])
         .await?;
@@ -131,7 +131,7 @@ pub async fn delete_many_counts_deleted_keys(h: &Harness) -> Result<()> {
 
 /// `has_key` sees stored `None`, and not expired keys.
 pub async fn has_key_respects_expiry_and_none(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set("hello1", "goodbye1").await?;
     assert!(cache.has_key("hello1").await?);
     assert!(!cache.has_key("goodbye1").await?);
@@ -145,7 +145,7 @@ pub async fn has_key_respects_expiry_and_none(h: &Harness) -> Result<()> {
 
 /// `set_many` stores every entry and reports no failed key.
 pub async fn set_many_stores_all_and_reports_no_failures(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let failed = cache.set_many([("key1", "spam"), ("key2", "eggs")]).await?;
     assert!(failed.is_empty(), "failed keys: {failed:?}");
     assert_eq!(cache.get::<String>("key1").await?.as_deref(), Some("spam"));
@@ -158,7 +158,7 @@ pub async fn set_many_stores_all_and_reports_no_failures(h: &Harness) -> Result<
 
 /// `set_many` with a zero timeout stores nothing and removes what was there.
 pub async fn set_many_with_zero_timeout_deletes(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set("key1", "old").await?;
     cache
         .set_many_opts([("key1", "spam"), ("key2", "eggs")], Ttl::secs(0))
@@ -170,7 +170,7 @@ pub async fn set_many_with_zero_timeout_deletes(h: &Harness) -> Result<()> {
 
 /// One invalid key fails `set_many` before anything is written.
 pub async fn set_many_with_invalid_key_writes_nothing(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let err = expect_kind(
         cache.set_many([("good", 1), ("bad key", 2)]).await,
         ErrorKind::InvalidKey,
@@ -182,7 +182,7 @@ pub async fn set_many_with_invalid_key_writes_nothing(h: &Harness) -> Result<()>
 
 /// Batches of 100 keys: set_many, get_many and delete_many agree with single calls.
 pub async fn batches_of_100_keys(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let keys: Vec<String> = (0..100).map(|i| format!("batch:{i}")).collect();
     let failed = cache
         .set_many_opts(
@@ -205,7 +205,7 @@ pub async fn batches_of_100_keys(h: &Harness) -> Result<()> {
 /// `delete_if_value` deletes only a key holding exactly the expected bytes (a lease released
 /// only by its owner).
 pub async fn delete_if_value_is_compare_and_delete(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let backend = h.backend();
     cache.set("lease", "token-a").await?;
     let raw = cache.make_key("lease")?;
@@ -229,7 +229,7 @@ pub async fn delete_if_value_is_compare_and_delete(h: &Harness) -> Result<()> {
 /// `SetMode::IfPresent` writes only over a live entry: an absent or expired key stays
 /// missing, and the answer says whether it wrote (Redis `SET XX`).
 pub async fn set_if_present_writes_only_over_a_live_entry(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let backend = h.backend();
     let minute = Expiry::After(std::time::Duration::from_secs(60));
     let if_present = SetOptions::new(minute).with_mode(SetMode::IfPresent);
@@ -267,7 +267,7 @@ pub async fn set_if_present_writes_only_over_a_live_entry(h: &Harness) -> Result
 /// `clear` answers how many live keys it deleted: expired entries not yet evicted are not
 /// counted.
 pub async fn clear_counts_live_keys_only(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set_opts("expired", &1, super::SHORT).await?;
     super::sleep_past_short().await;
     cache.set("a", &1).await?;

@@ -24,7 +24,7 @@ fn assert_ttl_near(ttl: KeyTtl, expected: Duration) {
 
 /// The handle reports the backend it was built on (the seed's `cache_backend_is_redis`).
 pub async fn cache_backend_is_configured(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     assert_eq!(cache.backend().name(), h.expected_name());
     assert_eq!(cache.backend().name(), h.expected_name());
     Ok(())
@@ -37,7 +37,7 @@ pub async fn cache_set_and_get(h: &Harness) -> Result<()> {
         ticker: String,
         price: f64,
     }
-    let cache = h.cache();
+    let cache = h.handle();
     let value = Quote {
         ticker: "AAPL".into(),
         price: 150.50,
@@ -55,7 +55,7 @@ pub async fn cache_set_and_get(h: &Harness) -> Result<()> {
 pub async fn cache_ttl_constants_defined(h: &Harness) -> Result<()> {
     assert_eq!(CACHE_TTL_ALPHAVANTAGE.as_secs(), 604_800);
     assert_eq!(CACHE_TTL_OPTIONS.as_secs(), 2_700);
-    let cache = h.builder().with_default_ttl(CACHE_TTL_OPTIONS).build()?;
+    let cache = h.handle_of(h.builder().with_default_ttl(CACHE_TTL_OPTIONS).build()?);
     assert_eq!(cache.default_ttl(), Ttl::After(CACHE_TTL_OPTIONS));
     cache.set("scanner:last_run", "now").await?;
     assert_ttl_near(cache.ttl("scanner:last_run").await?, CACHE_TTL_OPTIONS);
@@ -76,10 +76,12 @@ pub async fn cache_ttl_constants_defined(h: &Harness) -> Result<()> {
 /// Keys are composed as `prefix:version:key` with the seed's names, as read at the raw
 /// backend level.
 pub async fn cache_key_prefix_constants_defined(h: &Harness) -> Result<()> {
-    let cache = cachette_api::Cache::builder(h.backend().clone())
-        .with_prefix("wheel_analyzer")
-        .with_version(1)
-        .build()?;
+    let cache = h.handle_of(
+        cachette_api::Cache::builder(h.backend().clone())
+            .with_prefix("wheel_analyzer")
+            .with_version(1)
+            .build()?,
+    );
     let alphavantage = cache.namespace("alphavantage");
     let scanner = cache.namespace("scanner");
     let ticker = format!("AAPL{}", &h.prefix()[2..8]);
@@ -113,7 +115,7 @@ pub async fn cache_key_prefix_constants_defined(h: &Harness) -> Result<()> {
 
 /// A deleted key reads back as a miss.
 pub async fn cache_delete(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache
         .set_opts("test:cache:delete", "value", Duration::from_secs(60))
         .await?;
@@ -128,7 +130,7 @@ pub async fn cache_delete(h: &Harness) -> Result<()> {
 
 /// A key expires after its timeout.
 pub async fn cache_expiration(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache
         .set_opts("test:cache:expiration", "expires_soon", super::SHORT)
         .await?;
@@ -146,7 +148,7 @@ pub async fn cache_expiration(h: &Harness) -> Result<()> {
 
 /// A miss falls back to the caller's default.
 pub async fn cache_get_with_default(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let result = cache
         .get::<String>("test:cache:nonexistent")
         .await?
@@ -157,7 +159,7 @@ pub async fn cache_get_with_default(h: &Harness) -> Result<()> {
 
 /// `get_or_set` stores on the first call and returns the cached value afterwards.
 pub async fn cache_get_or_set(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let first = cache
         .get_or_set_opts(
             "test:cache:get_or_set",
@@ -193,7 +195,7 @@ pub async fn cache_handles_complex_types(h: &Harness) -> Result<()> {
         active: bool,
         count: Option<u32>,
     }
-    let cache = h.cache();
+    let cache = h.handle();
     let data = Analysis {
         ticker: "AAPL".into(),
         intrinsic_value: 150.50,
@@ -220,10 +222,12 @@ pub async fn cache_handles_complex_types(h: &Harness) -> Result<()> {
 
 /// `clear` removes every key of the cache, and only those.
 pub async fn cache_clear(h: &Harness) -> Result<()> {
-    let cache = h.cache();
-    let other = cachette_api::Cache::builder(h.backend().clone())
-        .with_prefix(h.other_prefix("other"))
-        .build()?;
+    let cache = h.handle();
+    let other = h.handle_of(
+        cachette_api::Cache::builder(h.backend().clone())
+            .with_prefix(h.other_prefix("other"))
+            .build()?,
+    );
     other.set("test:cache:clear1", "survives").await?;
     let keys = [
         "test:cache:clear1",
@@ -254,13 +258,13 @@ pub async fn cache_clear(h: &Harness) -> Result<()> {
 
 /// A missing key is `Ok(None)`, not an error.
 pub async fn cache_get_handles_none_gracefully(h: &Harness) -> Result<()> {
-    assert_eq!(h.cache().get::<String>("nonexistent:key:123").await?, None);
+    assert_eq!(h.handle().get::<String>("nonexistent:key:123").await?, None);
     Ok(())
 }
 
 /// A zero timeout stores nothing.
 pub async fn cache_set_with_zero_timeout(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache
         .set_opts("test:cache:zero_timeout", "value", Ttl::secs(0))
         .await?;
@@ -270,6 +274,6 @@ pub async fn cache_set_with_zero_timeout(h: &Harness) -> Result<()> {
 
 /// Deleting a missing key is not an error (and answers `false`).
 pub async fn cache_delete_nonexistent_key(h: &Harness) -> Result<()> {
-    assert!(!h.cache().delete("nonexistent:key:456").await?);
+    assert!(!h.handle().delete("nonexistent:key:456").await?);
     Ok(())
 }

@@ -16,7 +16,7 @@ pub async fn data_types_round_trip(h: &Harness) -> Result<()> {
         Hold,
         Sell(u32),
     }
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set("string", "hello, world").await?;
     assert_eq!(
         cache.get::<String>("string").await?.as_deref(),
@@ -59,7 +59,7 @@ pub async fn data_types_round_trip(h: &Harness) -> Result<()> {
 /// The string `"2"` comes back as a string, `true` as a bool, `5` as an integer, whatever
 /// the backend does to make `incr` work.
 pub async fn integers_strings_and_bools_keep_their_type(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set("s", "2").await?;
     cache.set("b", &true).await?;
     cache.set("i", &5).await?;
@@ -74,7 +74,7 @@ pub async fn integers_strings_and_bools_keep_their_type(h: &Harness) -> Result<(
 
 /// Unicode keys and values (Django's `test_unicode`).
 pub async fn unicode_keys_and_values(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let pairs = [
         ("ascii", "ascii_value"),
         ("unicode_ascii", "Iñtërnâtiônàlizætiøn1"),
@@ -96,7 +96,7 @@ pub async fn unicode_keys_and_values(h: &Harness) -> Result<()> {
 
 /// Binary values, every byte value included (Django's `test_binary_string`).
 pub async fn binary_values(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let all_bytes: Vec<u8> = (0..=255).collect();
     cache.set("binary", &all_bytes).await?;
     assert_eq!(
@@ -110,7 +110,7 @@ pub async fn binary_values(h: &Harness) -> Result<()> {
 
 /// A 2 MiB value round-trips.
 pub async fn large_value_round_trip(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let value = "x".repeat(2 * 1024 * 1024);
     cache.set("large", &value).await?;
     assert_eq!(cache.get::<String>("large").await?, Some(value));
@@ -119,7 +119,7 @@ pub async fn large_value_round_trip(h: &Harness) -> Result<()> {
 
 /// A value over the configured maximum is refused with `TooLarge`, and nothing is written.
 pub async fn value_over_max_size_is_too_large(h: &Harness) -> Result<()> {
-    let cache = h.builder().with_max_value_size(1024).build()?;
+    let cache = h.handle_of(h.builder().with_max_value_size(1024).build()?);
     cache.set("k", "old").await?;
     let err = expect_kind(cache.set("k", &"x".repeat(2000)).await, ErrorKind::TooLarge);
     assert_eq!(err.key(), Some("k"));
@@ -147,7 +147,7 @@ pub async fn encode_failure_is_encode_error(h: &Harness) -> Result<()> {
             ))
         }
     }
-    let cache = h.cache();
+    let cache = h.handle();
     let err = expect_kind(cache.set("k", &Unserializable).await, ErrorKind::Encode);
     assert_eq!(err.key(), Some("k"));
     expect_kind(cache.add("k", &Unserializable).await, ErrorKind::Encode);
@@ -170,7 +170,7 @@ pub async fn wrong_type_is_decode_error_naming_key(h: &Harness) -> Result<()> {
         ticker: String,
         price: f64,
     }
-    let cache = h.cache();
+    let cache = h.handle();
     cache
         .set("earnings:AAPL", &vec!["not", "a", "quote"])
         .await?;
@@ -211,7 +211,7 @@ pub async fn struct_gains_optional_field(h: &Harness) -> Result<()> {
         #[serde(default)]
         eps: Option<f64>,
     }
-    let cache = h.cache();
+    let cache = h.handle();
     cache
         .set(
             "quote",

@@ -9,8 +9,8 @@ use crate::{expect_kind, Harness};
 /// Caches of different versions over one store never see each other's entries (Django's
 /// `test_cache_versioning_get_set`, `_add`, `_has_key`, `_delete`, `_get_set_many`).
 pub async fn versions_isolate_entries(h: &Harness) -> Result<()> {
-    let v1 = h.builder().with_version(1).build()?;
-    let v2 = h.builder().with_version(2).build()?;
+    let v1 = h.handle_of(h.builder().with_version(1).build()?);
+    let v2 = h.handle_of(h.builder().with_version(2).build()?);
     v1.set("answer1", &42).await?;
     assert_eq!(v1.get::<i32>("answer1").await?, Some(42));
     assert_eq!(v2.get::<i32>("answer1").await?, None);
@@ -29,7 +29,7 @@ pub async fn versions_isolate_entries(h: &Harness) -> Result<()> {
 /// A version view (Django's per-call `version=`) overrides the cache's own, for every
 /// operation, and leaves the cache's own version alone.
 pub async fn version_override_per_call(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let v2 = cache.with_version(2);
     v2.set("answer", &42).await?;
     assert_eq!(cache.get::<i32>("answer").await?, None);
@@ -52,7 +52,7 @@ pub async fn version_override_per_call(h: &Harness) -> Result<()> {
 
 /// `with_version` gives a view at another version over the same store.
 pub async fn version_view(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let v2 = cache.with_version(2);
     assert_eq!(v2.version(), 2);
     v2.set("k", "two").await?;
@@ -67,7 +67,7 @@ pub async fn version_view(h: &Harness) -> Result<()> {
 /// `incr_version` moves the value to the next version, with its remaining life, and
 /// returns the new version (Django's `test_incr_version`).
 pub async fn incr_version_moves_value_and_ttl(h: &Harness) -> Result<()> {
-    let cache = h.builder().with_version(2).build()?;
+    let cache = h.handle_of(h.builder().with_version(2).build()?);
     cache
         .set_opts("answer", &42, Duration::from_secs(100))
         .await?;
@@ -94,7 +94,7 @@ pub async fn incr_version_moves_value_and_ttl(h: &Harness) -> Result<()> {
 
 /// A stored `None` moves like any value.
 pub async fn incr_version_keeps_stored_none(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     cache.set("none", &None::<i32>).await?;
     assert_eq!(cache.incr_version("none").await?, 2);
     assert_eq!(
@@ -106,7 +106,7 @@ pub async fn incr_version_keeps_stored_none(h: &Harness) -> Result<()> {
 
 /// `incr_version` of a missing key is `NotFound`.
 pub async fn incr_version_missing_is_not_found(h: &Harness) -> Result<()> {
-    let cache = h.cache();
+    let cache = h.handle();
     let err = expect_kind(
         cache.incr_version("does_not_exist").await,
         ErrorKind::NotFound,
@@ -121,7 +121,7 @@ pub async fn incr_version_missing_is_not_found(h: &Harness) -> Result<()> {
 
 /// `decr_version` moves the value to the previous version.
 pub async fn decr_version(h: &Harness) -> Result<()> {
-    let cache = h.builder().with_version(2).build()?;
+    let cache = h.handle_of(h.builder().with_version(2).build()?);
     cache.set("answer", &42).await?;
     assert_eq!(cache.decr_version("answer").await?, 1);
     assert_eq!(cache.get::<i32>("answer").await?, None);
