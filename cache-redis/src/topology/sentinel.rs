@@ -15,6 +15,10 @@
 //! - a write that may have been applied (the connection dropped, a timeout) fails with its
 //!   error, which is temporary.
 //!
+//! Besides, every [`CHECK_EVERY`] the sentinels are asked in the background whether the
+//! primary in use is still theirs (a primary demoted behind a partition would answer reads
+//! without an error), and which replicas there are.
+//!
 //! Every call therefore ends within its bound, whatever the sentinels do. Each question to a
 //! sentinel is bounded by the same timeouts, and a sentinel that cannot be reached is skipped
 //! for the next one.
@@ -41,6 +45,11 @@ pub(crate) const DISCOVERY_LIMIT: Duration = Duration::from_secs(30);
 
 /// The pause between two rounds of questions during a discovery.
 pub(crate) const DISCOVERY_PAUSE: Duration = Duration::from_millis(100);
+
+/// How often the sentinels are asked, in the background, whether the primary is still the
+/// one in use (a primary demoted behind a partition answers reads without an error) and which
+/// replicas there are.
+pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// Where the sentinels are and what they watch, as the builder parsed it.
 #[derive(Clone)]
@@ -129,6 +138,7 @@ impl Sentinel {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(primary);
         shared.refresh_replicas().await;
+        tokio::spawn(check_periodically(Arc::downgrade(&shared)));
         Ok((Sentinel { shared }, replicas))
     }
 }
@@ -357,6 +367,33 @@ impl Shared {
             }
             shared.discovering.store(false, Ordering::Release);
         });
+    }
+}
+
+/// Every [`CHECK_EVERY`], while the backend lives and is open: asks the sentinels for the
+/// primary, starts a discovery when they name another one than the one in use, and refreshes
+/// the replicas.
+async fn check_periodically(shared: std::sync::Weak<Shared>) {
+    loop {
+        tokio::time::sleep(CHECK_EVERY).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let Ok(current) = shared.current() else {
+            return;
+        };
+        let generation = *shared.generation.borrow();
+        match shared.ask_primary().await {
+            Ok((host, port)) if host != current.host || port != current.port => {
+                tracing::info!(backend = BACKEND, master = %shared.spec.master,
+                    "the sentinels name another primary; following them");
+                shared.rediscover(generation);
+            }
+            Ok(_) => shared.refresh_replicas().await,
+            Err(e) => {
+                tracing::debug!(backend = BACKEND, error = %e, "the periodic check found no sentinel");
+            }
+        }
     }
 }
 
