@@ -267,6 +267,10 @@ async fn sentinel_errors_are_typed_and_hide_the_passwords() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manual_failover_is_followed_under_load() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("cachette_redis=info")
+        .with_test_writer()
+        .try_init();
     let deployment = deployment().await;
     let url = deployment.url();
     let cache = cache_over(&url, "manual").await;

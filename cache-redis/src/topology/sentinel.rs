@@ -15,9 +15,11 @@
 //! - a write that may have been applied (the connection dropped, a timeout) fails with its
 //!   error, which is temporary.
 //!
-//! Besides, every [`CHECK_EVERY`] the sentinels are asked in the background whether the
-//! primary in use is still theirs (a primary demoted behind a partition would answer reads
-//! without an error), and which replicas there are.
+//! Besides, a background task subscribes to the sentinels' `+switch-master` and starts a
+//! discovery at once when they announce a new primary, and every [`CHECK_EVERY`] the
+//! sentinels are asked whether the primary in use is still theirs (a primary demoted behind a
+//! partition, or during a graceful failover, would answer without an error), and which
+//! replicas there are.
 //!
 //! Every call therefore ends within its bound, whatever the sentinels do. Each question to a
 //! sentinel is bounded by the same timeouts, and a sentinel that cannot be reached is skipped
@@ -139,6 +141,7 @@ impl Sentinel {
             .unwrap_or_else(PoisonError::into_inner) = Some(primary);
         shared.refresh_replicas().await;
         tokio::spawn(check_periodically(Arc::downgrade(&shared)));
+        tokio::spawn(follow_switch_master(Arc::downgrade(&shared)));
         Ok((Sentinel { shared }, replicas))
     }
 }
@@ -394,6 +397,65 @@ async fn check_periodically(shared: std::sync::Weak<Shared>) {
                 tracing::debug!(backend = BACKEND, error = %e, "the periodic check found no sentinel");
             }
         }
+    }
+}
+
+/// While the backend lives and is open: subscribes to `+switch-master` on a sentinel (each in
+/// turn, when one goes away) and starts a discovery at each of its messages, so that a failover
+/// is followed at once rather than at the next check. The subscription is a help only: the
+/// periodic check and the failing calls follow a failover without it.
+async fn follow_switch_master(weak: std::sync::Weak<Shared>) {
+    use futures::StreamExt;
+    let mut turn = 0usize;
+    loop {
+        let (client, bound) = {
+            let Some(shared) = weak.upgrade() else {
+                return;
+            };
+            if shared.is_closed() {
+                return;
+            }
+            let n = shared.spec.sentinels.len().max(1);
+            let Some(client) = shared.spec.sentinels.get(turn % n).cloned() else {
+                return;
+            };
+            (client, shared.timeouts.bound())
+        };
+        turn += 1;
+        let subscribed = tokio::time::timeout(bound, async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe("+switch-master").await?;
+            Ok::<_, RedisError>(pubsub)
+        })
+        .await;
+        if let Ok(Ok(pubsub)) = subscribed {
+            let mut messages = pubsub.into_on_message();
+            loop {
+                // Wakes up every check period to notice a dropped backend.
+                let message = tokio::time::timeout(CHECK_EVERY, messages.next()).await;
+                let Some(shared) = weak.upgrade() else {
+                    return;
+                };
+                if shared.is_closed() {
+                    return;
+                }
+                match message {
+                    Ok(Some(msg)) => {
+                        let payload: String = msg.get_payload().unwrap_or_default();
+                        // `<name> <old host> <old port> <new host> <new port>`
+                        if payload.split(' ').next() == Some(shared.spec.master.as_str()) {
+                            tracing::info!(backend = BACKEND, master = %shared.spec.master,
+                                "+switch-master from a sentinel; following it");
+                            let generation = *shared.generation.borrow();
+                            shared.rediscover(generation);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_) => {}
+                }
+            }
+        }
+        tokio::time::sleep(CHECK_EVERY).await;
     }
 }
 
