@@ -214,3 +214,38 @@ async fn sentinel_replica_reads_go_to_the_replicas_the_sentinels_list() {
     assert_eq!(calls(&primary, "get"), 1, "read-your-writes");
     assert_eq!(calls(&replica, "get"), 1, "the replica");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_replica_fails_reads_within_their_bound_then_is_left_out() {
+    let (primary, replica) = start_pair();
+    let cache = cache_over(&primary, &replica, Duration::ZERO).await;
+    for i in 0..100u64 {
+        cache.set(&format!("r{i}"), &i).await.unwrap();
+    }
+    wait_replicated(&replica, "r99").await;
+    let load = Load::start(cache.clone(), true);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fault = Instant::now();
+    replica.stop_signal().unwrap();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    replica.cont_signal().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let figures = load.stop(HANG).await;
+    println!(
+        "replica frozen 3 s under reads: {} tasks, {} calls, {} failed {:?}, slowest {:?}, \
+         no failure after {:?}",
+        common::load::TASKS,
+        figures.calls,
+        figures.failed(),
+        figures.outcomes,
+        figures.slowest,
+        figures.recovery_after(fault)
+    );
+    // Every failure is a timeout within the bound; the primary answered the rest.
+    assert!(figures.unexpected.is_empty(), "{:?}", figures.unexpected);
+    assert!(figures.slowest <= CALL_BOUND, "{:?}", figures.slowest);
+    assert!(figures
+        .outcomes
+        .keys()
+        .all(|k| k == "ok" || k == "timeout temporary"));
+}

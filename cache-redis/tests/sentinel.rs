@@ -264,3 +264,69 @@ async fn sentinel_errors_are_typed_and_hide_the_passwords() {
         assert!(shown.contains(&ports[0].to_string()), "{shown}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_failover_is_followed_under_load() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("cachette_redis=info")
+        .with_test_writer()
+        .try_init();
+    let deployment = deployment().await;
+    let url = deployment.url();
+    let cache = cache_over(&url, "manual").await;
+    let load = Load::start(cache.clone(), false);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let old = deployment.primary_port().unwrap();
+    let sentinel = deployment.sentinel_ports()[0];
+    let fault = Instant::now();
+    let mut conn = redis::Client::open(format!("redis://:sentinel-pw@127.0.0.1:{sentinel}"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SENTINEL")
+        .arg("FAILOVER")
+        .arg(cache_test_support::MASTER_NAME)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let (deployment, new) = tokio::task::spawn_blocking(move || {
+        let new = deployment.wait_for_failover(old, FAILOVER_BOUND).unwrap();
+        // The old primary is made a replica of the new one a moment later.
+        let deadline = Instant::now() + FAILOVER_BOUND;
+        while deployment
+            .node_command(old, &["INFO", "replication"])
+            .map_or(true, |info| !info.contains("role:slave"))
+        {
+            assert!(Instant::now() < deadline, "{old} never became a replica");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (deployment, new)
+    })
+    .await
+    .unwrap();
+    let demoted = Instant::now();
+    assert!(load.wait_for_success_after(demoted, RECOVERY_BOUND).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let figures = load.stop(HANG).await;
+    report(
+        "manual failover (SENTINEL FAILOVER)",
+        &figures,
+        figures.recovery_after(fault),
+    );
+    check_contract(&figures);
+    println!(
+        "manual failover: the old primary was a replica {:?} after SENTINEL FAILOVER; \
+         acknowledged writes lost: {} of {}",
+        demoted.duration_since(fault),
+        lost(&cache, &figures.acknowledged).await,
+        figures.acknowledged.len()
+    );
+    // Writes now land on the new primary.
+    cache.set("after", &1u64).await.unwrap();
+    let held = deployment
+        .node_command(new, &["EXISTS", "manual:1:after"])
+        .unwrap();
+    assert_eq!(held, "1");
+}

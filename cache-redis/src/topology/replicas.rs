@@ -106,7 +106,12 @@ impl Replica {
 
     /// Sends one read.
     async fn query(&self, command: &str, cmd: &Cmd, timeouts: Timeouts) -> Result<Value> {
-        let mut conn = self.connection(timeouts).await?;
+        // Reads waiting for another's connection attempt wait within one bound in all.
+        let mut conn = tokio::time::timeout(timeouts.bound(), self.connection(timeouts))
+            .await
+            .map_err(|_| {
+                crate::error::from_redis(command, crate::error::timed_out(timeouts.bound()))
+            })??;
         bounded(command, None, cmd.query_async(&mut conn)).await
     }
 }

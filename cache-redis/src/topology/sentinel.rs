@@ -15,6 +15,12 @@
 //! - a write that may have been applied (the connection dropped, a timeout) fails with its
 //!   error, which is temporary.
 //!
+//! Besides, a background task subscribes to the sentinels' `+switch-master` and starts a
+//! discovery at once when they announce a new primary, and every [`CHECK_EVERY`] the
+//! sentinels are asked whether the primary in use is still theirs (a primary demoted behind a
+//! partition, or during a graceful failover, would answer without an error), and which
+//! replicas there are.
+//!
 //! Every call therefore ends within its bound, whatever the sentinels do. Each question to a
 //! sentinel is bounded by the same timeouts, and a sentinel that cannot be reached is skipped
 //! for the next one.
@@ -41,6 +47,11 @@ pub(crate) const DISCOVERY_LIMIT: Duration = Duration::from_secs(30);
 
 /// The pause between two rounds of questions during a discovery.
 pub(crate) const DISCOVERY_PAUSE: Duration = Duration::from_millis(100);
+
+/// How often the sentinels are asked, in the background, whether the primary is still the
+/// one in use (a primary demoted behind a partition answers reads without an error) and which
+/// replicas there are.
+pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// Where the sentinels are and what they watch, as the builder parsed it.
 #[derive(Clone)]
@@ -129,6 +140,8 @@ impl Sentinel {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(primary);
         shared.refresh_replicas().await;
+        tokio::spawn(check_periodically(Arc::downgrade(&shared)));
+        tokio::spawn(follow_switch_master(Arc::downgrade(&shared)));
         Ok((Sentinel { shared }, replicas))
     }
 }
@@ -357,6 +370,92 @@ impl Shared {
             }
             shared.discovering.store(false, Ordering::Release);
         });
+    }
+}
+
+/// Every [`CHECK_EVERY`], while the backend lives and is open: asks the sentinels for the
+/// primary, starts a discovery when they name another one than the one in use, and refreshes
+/// the replicas.
+async fn check_periodically(shared: std::sync::Weak<Shared>) {
+    loop {
+        tokio::time::sleep(CHECK_EVERY).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let Ok(current) = shared.current() else {
+            return;
+        };
+        let generation = *shared.generation.borrow();
+        match shared.ask_primary().await {
+            Ok((host, port)) if host != current.host || port != current.port => {
+                tracing::info!(backend = BACKEND, master = %shared.spec.master,
+                    "the sentinels name another primary; following them");
+                shared.rediscover(generation);
+            }
+            Ok(_) => shared.refresh_replicas().await,
+            Err(e) => {
+                tracing::debug!(backend = BACKEND, error = %e, "the periodic check found no sentinel");
+            }
+        }
+    }
+}
+
+/// While the backend lives and is open: subscribes to `+switch-master` on a sentinel (each in
+/// turn, when one goes away) and starts a discovery at each of its messages, so that a failover
+/// is followed at once rather than at the next check. The subscription is a help only: the
+/// periodic check and the failing calls follow a failover without it.
+async fn follow_switch_master(weak: std::sync::Weak<Shared>) {
+    use futures::StreamExt;
+    let mut turn = 0usize;
+    loop {
+        let (client, bound) = {
+            let Some(shared) = weak.upgrade() else {
+                return;
+            };
+            if shared.is_closed() {
+                return;
+            }
+            let n = shared.spec.sentinels.len().max(1);
+            let Some(client) = shared.spec.sentinels.get(turn % n).cloned() else {
+                return;
+            };
+            (client, shared.timeouts.bound())
+        };
+        turn += 1;
+        let subscribed = tokio::time::timeout(bound, async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe("+switch-master").await?;
+            Ok::<_, RedisError>(pubsub)
+        })
+        .await;
+        if let Ok(Ok(pubsub)) = subscribed {
+            let mut messages = pubsub.into_on_message();
+            loop {
+                // Wakes up every check period to notice a dropped backend.
+                let message = tokio::time::timeout(CHECK_EVERY, messages.next()).await;
+                let Some(shared) = weak.upgrade() else {
+                    return;
+                };
+                if shared.is_closed() {
+                    return;
+                }
+                match message {
+                    Ok(Some(msg)) => {
+                        let payload: String = msg.get_payload().unwrap_or_default();
+                        // `<name> <old host> <old port> <new host> <new port>`
+                        if payload.split(' ').next() == Some(shared.spec.master.as_str()) {
+                            tracing::info!(backend = BACKEND, master = %shared.spec.master,
+                                "+switch-master from a sentinel; following it");
+                            let generation = *shared.generation.borrow();
+                            shared.rediscover(generation);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_) => {}
+                }
+            }
+        }
+        tokio::time::sleep(CHECK_EVERY).await;
     }
 }
 
