@@ -91,7 +91,7 @@ pub struct CacheConfig {
     pub unlogged: Option<bool>,
     /// PostgreSQL: create the table at start-up when missing (default true).
     pub create_table: Option<bool>,
-    /// PostgreSQL: the most connections open at once (default 16).
+    /// PostgreSQL: the connections of the pool (default 8).
     pub pool_size: Option<u64>,
     /// PostgreSQL: how often expired rows are deleted (default 60 s).
     pub cull_interval: Option<DurationValue>,
@@ -373,7 +373,11 @@ impl CacheConfig {
 
     /// `dummy://`: Django's `DummyCache`, which stores nothing.
     fn dummy_backend(&self, url: &str) -> Result<DynCacheBackend> {
-        if !url.trim_start_matches("dummy://").trim_end_matches('/').is_empty() {
+        if !url
+            .trim_start_matches("dummy://")
+            .trim_end_matches('/')
+            .is_empty()
+        {
             return Err(options::invalid(
                 "url",
                 "of a dummy cache is `dummy://` alone: it has no address or parameters",

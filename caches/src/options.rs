@@ -104,7 +104,7 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     option("table", Kind::Text, Scope::Postgres, "`cachette_cache`", "the table (Django's `LOCATION`): an identifier or `schema.table`"),
     option("unlogged", Kind::Flag, Scope::Postgres, "`true`", "create the table `UNLOGGED` (fast; emptied after a crash)"),
     option("create_table", Kind::Flag, Scope::Postgres, "`true`", "create the table at start-up when missing; `false`: check it exists (Django's `createcachetable` done apart)"),
-    option("pool_size", Kind::Count, Scope::Postgres, "`16`", "the most connections open at once"),
+    option("pool_size", Kind::Count, Scope::Postgres, "`8`", "the connections of the pool, all opened at start-up"),
     option("cull_interval", Kind::Wait, Scope::Postgres, "`60s`", "how often expired rows are deleted in the background"),
     option("cull_limit", Kind::Count, Scope::Postgres, "`10000`", "the most rows one culling pass deletes"),
     option("cull_frequency", Kind::Count, Scope::Postgres, "`3`", "Django's `CULL_FREQUENCY`: past `max_entries`, a pass deletes 1/n of the rows, soonest to expire first"),
