@@ -15,6 +15,7 @@ same work, the bare crates and redis-benchmark, interleaved in one run.
 USAGE:
     cargo run --release -p cache-bench -- [--quick] [--out FILE.md] [--redis-url URL]
     cargo run --release -p cache-bench -- instructions     # the callgrind table alone
+    cargo run --release -p cache-bench -- postgres [--quick]  # PostgreSQL against tokio-postgres
 
 OPTIONS:
     --out FILE.md       write the Markdown report there and the SVG chart beside it
@@ -46,6 +47,8 @@ pub(crate) enum Command {
     RssProbe(Vec<String>),
     /// Run operations under callgrind in this (child) process: the probe's arguments.
     InstrProbe(Vec<String>),
+    /// Our PostgreSQL backend against tokio-postgres: `--quick` or not.
+    Postgres(bool),
     /// Print the usage.
     Help,
 }
@@ -108,6 +111,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Command> {
             return Ok(Command::InstrProbe(args.iter().skip(1).cloned().collect()));
         }
         Some("instructions") => return Ok(Command::Instructions),
+        Some("postgres") => return Ok(Command::Postgres(args.iter().any(|a| a == "--quick"))),
         _ => {}
     }
     let mut options = Options::default();

@@ -16,6 +16,7 @@ mod cli;
 mod external;
 mod fixture;
 mod instr;
+mod postgres;
 mod report;
 mod rss;
 mod runner;
@@ -41,6 +42,7 @@ fn main() -> Result<()> {
         }
         Command::RssProbe(args) => rss::run_probe(&args),
         Command::InstrProbe(args) => instr::run_probe(&args),
+        Command::Postgres(quick) => postgres::run(quick),
         Command::Instructions => {
             print!("{}", report::instructions(&instr::measure_all()?));
             Ok(())
