@@ -18,6 +18,7 @@ USAGE:
     cargo run --release -p cache-bench -- memcached [--quick]  # memcached: ours vs direct
     cargo run --release -p cache-bench -- blocking-cost [--quick]
                         # the blocking handle's per-call cost against the async handle
+    cargo run --release -p cache-bench -- postgres [--quick]  # PostgreSQL against tokio-postgres
 
 OPTIONS:
     --out FILE.md       write the Markdown report there and the SVG chart beside it
@@ -53,6 +54,8 @@ pub(crate) enum Command {
     InstrProbe(Vec<String>),
     /// Our memcached backend against the same commands sent directly: its arguments.
     Memcached(Vec<String>),
+    /// Our PostgreSQL backend against tokio-postgres: `--quick` or not.
+    Postgres(bool),
     /// Print the usage.
     Help,
 }
@@ -123,6 +126,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Command> {
                 args.iter().skip(1).cloned().collect(),
             ));
         }
+        Some("postgres") => return Ok(Command::Postgres(args.iter().any(|a| a == "--quick"))),
         _ => {}
     }
     let mut options = Options::default();

@@ -18,6 +18,7 @@ mod external;
 mod fixture;
 mod instr;
 mod memcached;
+mod postgres;
 mod report;
 mod rss;
 mod runner;
@@ -48,6 +49,7 @@ fn main() -> Result<()> {
             print!("{}", blocking_cost::run(&args)?);
             Ok(())
         }
+        Command::Postgres(quick) => postgres::run(quick),
         Command::Instructions => {
             print!("{}", report::instructions(&instr::measure_all()?));
             Ok(())

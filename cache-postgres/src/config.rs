@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use cachette_api::{redact_url, Result};
+use cachette_api::Result;
 
 use crate::error::{self, BACKEND};
 use crate::sql::TableName;
@@ -25,8 +25,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one statement may take by default (the session's `statement_timeout` too).
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How many connections the pool holds at most by default.
-pub const DEFAULT_POOL_SIZE: usize = 16;
+/// How many connections the pool holds by default (all opened at start-up).
+pub const DEFAULT_POOL_SIZE: usize = 8;
 
 /// How often expired rows are deleted by default.
 pub const DEFAULT_CULL_INTERVAL: Duration = Duration::from_secs(60);
@@ -36,6 +36,16 @@ pub const DEFAULT_CULL_LIMIT: u64 = 10_000;
 
 /// Django's `CULL_FREQUENCY`: past `max_entries`, one pass deletes 1/3 of the rows.
 pub const DEFAULT_CULL_FREQUENCY: u64 = 3;
+
+/// `url` with its password hidden: a URL's as [`cachette_api::redact_url`] hides it, and a
+/// `key=value` connection string whole (it may hold `password=` anywhere).
+pub(crate) fn redact(url: &str) -> String {
+    if url.contains("://") {
+        cachette_api::redact_url(url)
+    } else {
+        "<key=value connection string, hidden>".to_owned()
+    }
+}
 
 /// The shortest and longest timeouts accepted.
 const MIN_TIMEOUT: Duration = Duration::from_millis(1);
@@ -106,7 +116,7 @@ impl Default for PostgresBackendBuilder {
 impl fmt::Debug for PostgresBackendBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresBackendBuilder")
-            .field("url", &redact_url(&self.url))
+            .field("url", &redact(&self.url))
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("table", &self.table)
             .field("unlogged", &self.unlogged)
@@ -190,7 +200,9 @@ impl PostgresBackendBuilder {
         self
     }
 
-    /// The most connections the pool opens (default 16); calls beyond wait for a free one.
+    /// How many connections the pool holds (default 8), all opened by
+    /// [`build`](Self::build) so that a burst of calls never waits for new ones; calls beyond
+    /// wait for a free connection (at most the connect timeout).
     pub fn with_pool_size(mut self, size: usize) -> Self {
         self.pool_size = size;
         self
@@ -237,7 +249,7 @@ impl PostgresBackendBuilder {
     /// The `tokio-postgres` configuration: the URL, the password, the timeouts.
     pub(crate) fn pg_config(&self) -> Result<tokio_postgres::Config> {
         let mut config = tokio_postgres::Config::from_str(&self.url).map_err(|e| {
-            error::config(format!("the URL {} does not parse", redact_url(&self.url)))
+            error::config(format!("the URL {} does not parse", redact(&self.url)))
                 .with_operation("connect")
                 .with_source(e)
         })?;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use cachette_api::{redact_url, Cache, CacheBuilder, Error, ErrorKind, Result};
+use cachette_api::{Cache, CacheBuilder, Error, ErrorKind, Result};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
@@ -126,9 +126,6 @@ const _: fn() = || {
     assert_send_sync::<PostgresBackend>();
 };
 
-/// How many connections [`PostgresBackend`] opens when it is built.
-const WARM_CONNECTIONS: usize = 8;
-
 /// The parameters of a statement.
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -181,7 +178,7 @@ impl PostgresBackend {
             cull_frequency: builder.cull_frequency,
             closed: AtomicBool::new(false),
             culler: Mutex::new(None),
-            url: redact_url(&builder.url),
+            url: crate::config::redact(&builder.url),
         });
         match inner.ensure_ready().await {
             Ok(()) => inner.warm_up().await,
@@ -299,10 +296,11 @@ impl Inner {
         outcome
     }
 
-    /// Opens up to [`WARM_CONNECTIONS`] connections at once, so that the first burst of calls
-    /// does not wait for connections to be made one by one; a failure is left to the calls.
+    /// Opens every connection of the pool at once, so that a burst of calls is served by
+    /// connections that exist (a new one costs the server a process, and more than a
+    /// statement); a failure is left to the calls.
     async fn warm_up(&self) {
-        let wanted = self.pool.status().max_size.min(WARM_CONNECTIONS);
+        let wanted = self.pool.status().max_size;
         let opened = futures::future::join_all((0..wanted).map(|_| self.pool.get())).await;
         drop(opened);
     }

@@ -174,9 +174,11 @@ impl Statements {
                 "WITH gone AS (DELETE FROM {t} WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) \
                  RETURNING expires_at) SELECT count(*) FROM gone WHERE {LIVE}"
             ),
+            // The outer test is checked again on a row a writer renewed meanwhile: a live
+            // row is never culled.
             cull_expired: format!(
                 "DELETE FROM {t} WHERE key = ANY (ARRAY(SELECT key FROM {t} \
-                 WHERE expires_at <= now() LIMIT $1))"
+                 WHERE expires_at <= now() LIMIT $1)) AND expires_at <= now()"
             ),
             count: format!("SELECT count(*) FROM {t}"),
             // The entries that expire soonest first, those that never expire last.

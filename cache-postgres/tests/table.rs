@@ -250,6 +250,7 @@ async fn bad_configurations_are_config_errors_naming_no_password() {
             .with_url(url())
             .with_response_timeout(Duration::ZERO),
         PostgresBackend::builder().with_url(format!("postgres://u:{secret}@h/db?sslmode=require")),
+        PostgresBackend::builder().with_url(format!("host=h password={secret} sslmode=require")),
     ];
     for builder in cases {
         let shown = format!("{builder:?}");

@@ -70,8 +70,8 @@ pub struct CacheConfig {
     pub connect_timeout: Option<DurationValue>,
     /// Redis, PostgreSQL, memcached: bound on each reply (default 5 s).
     pub response_timeout: Option<DurationValue>,
-    /// PostgreSQL: the most connections open at once (default 16); memcached: connections
-    /// per server (default 8).
+    /// PostgreSQL: the connections of the pool; memcached: connections per server (default
+    /// 8 for both).
     pub pool_size: Option<u64>,
     /// Memory: the number of entries held (default 100,000).
     pub max_entries: Option<u64>,

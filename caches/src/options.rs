@@ -96,7 +96,7 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     option("connect_timeout", Kind::Wait, Scope::Network, "`5s`", "bound on (re)connecting (django-redis `SOCKET_CONNECT_TIMEOUT`); 1 ms to 1 day"),
     option("response_timeout", Kind::Wait, Scope::Network, "`5s`", "bound on each reply (django-redis `SOCKET_TIMEOUT`; PostgreSQL: also the session's `statement_timeout`); 1 ms to 1 day"),
     option("max_entries", Kind::Count, Scope::MemoryOrPostgres, "`100000` (memory), none (postgres)", "entries held before eviction (at least 1); postgres: Django's `MAX_ENTRIES`, enforced by each culling pass"),
-    option("pool_size", Kind::Count, Scope::Pooled, "`16` (postgres), `8` (memcached)", "postgres: the most connections open at once; memcached: connections per server (1 to 1024)"),
+    option("pool_size", Kind::Count, Scope::Pooled, "`8`", "postgres: the connections of the pool, all opened at start-up; memcached: connections per server (1 to 1024)"),
     option("max_bytes", Kind::Count, Scope::Memory, "none", "bytes held, instead of entries: each entry counts its key, its value and 448 bytes of bookkeeping, so the process grows by about this much (measured 0.98–1.00× with 10 B to 1 KB values)"),
     option("max_value_size", Kind::Count, Scope::Any, "512 MiB", "larger encoded values fail with `TooLarge`"),
     option("max_key_length", Kind::Count, Scope::Any, "`250`", "longest composed key, in bytes"),
