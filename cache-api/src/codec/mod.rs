@@ -470,6 +470,17 @@ mod tests {
             (Codec::Pickle, Codec::MessagePack),
             (Codec::Json, Codec::Pickle),
         ];
+        // Recognised whatever the features: JSON and a pickle read by the default codec.
+        for (bytes, option) in [
+            (&b"{\"ticker\": \"AAPL\"}"[..], "`codec=json`"),
+            (
+                b"\x80\x05\x95\x05\x00\x00\x00\x00\x00\x00\x00\x8c\x01x\x94.",
+                "`codec=pickle`",
+            ),
+        ] {
+            let err = ValueCodec::default().decode::<Quote>(bytes).unwrap_err();
+            assert!(err.message().contains(option), "{err}");
+        }
         for (writer, reader) in pairs {
             if !writer.is_available() || !reader.is_available() {
                 continue;
@@ -512,5 +523,48 @@ mod tests {
             "gzip".parse::<Compression>().unwrap_err().kind(),
             ErrorKind::Config
         );
+    }
+}
+
+#[cfg(test)]
+mod availability {
+    use super::*;
+
+    #[test]
+    fn a_codec_or_compression_not_built_is_a_config_error_naming_its_feature() {
+        for codec in [Codec::MessagePack, Codec::Json, Codec::Pickle] {
+            for compression in [
+                Compression::None,
+                Compression::Zlib,
+                Compression::Lz4,
+                Compression::Zstd,
+            ] {
+                let value_codec = ValueCodec {
+                    codec,
+                    compression,
+                    ..ValueCodec::default()
+                };
+                match (codec.is_available(), compression.is_available()) {
+                    (true, true) => assert!(value_codec.check().is_ok()),
+                    (false, _) => {
+                        let err = value_codec.check().unwrap_err();
+                        assert_eq!(err.kind(), ErrorKind::Config);
+                        let feature = codec.feature().unwrap_or_default();
+                        assert!(
+                            err.message().contains(&format!("feature `{feature}`")),
+                            "{err}"
+                        );
+                    }
+                    (true, false) => {
+                        let err = value_codec.check().unwrap_err();
+                        let feature = compression.feature().unwrap_or_default();
+                        assert!(
+                            err.message().contains(&format!("feature `{feature}`")),
+                            "{err}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -48,13 +48,16 @@ fn django(config: &str, url: &str, phase: &str) {
 }
 
 /// Runs one Django configuration both ways; `options` is our cache's codec options.
-async fn both_ways(config: &str, db: u32, options: &str, json_only: bool) {
+async fn both_ways(config: &str, db: u32, options: &str, json_only: bool, hint: Option<&str>) {
     let url = format!("redis://127.0.0.1:{}/{db}", redis_port());
     django(config, &url, "write");
     let cache = cachette::from_url(&format!("{url}?prefix=wheel_analyzer&version=1&{options}"))
         .await
         .unwrap();
     rust_reads_what_django_wrote(&cache, json_only).await;
+    if let Some(hint) = hint {
+        default_options_name_the_right_one(db, hint).await;
+    }
     rust_writes(&cache, json_only).await;
     django(config, &url, "check");
     assert_eq!(
@@ -80,6 +83,20 @@ async fn both_ways(config: &str, db: u32, options: &str, json_only: bool) {
         Some("moved by django")
     );
     assert!(cache.clear().await.unwrap() > 0);
+    for key in ["dj:position", "dj:keep", "rs:position", "rs:counter"] {
+        assert!(
+            !cache.has_key(key).await.unwrap(),
+            "{key} left after clear()"
+        );
+    }
+    let other = cachette::from_url(&format!("{url}?prefix=other_app&{options}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        other.get::<String>("dj:other").await.unwrap().as_deref(),
+        Some("not ours"),
+        "clear() of wheel_analyzer removed other_app's key"
+    );
     django(config, &url, "cleared");
 }
 
@@ -211,12 +228,7 @@ macro_rules! django_config {
     ($name:ident, $db:expr, $options:expr, json_only = $json:expr, default_reads_as = $hint:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
         async fn $name() {
-            let url = format!("redis://127.0.0.1:{}/{}", redis_port(), $db);
-            both_ways(stringify!($name), $db, $options, $json).await;
-            if let Some(hint) = $hint {
-                django(stringify!($name), &url, "write");
-                default_options_name_the_right_one($db, hint).await;
-            }
+            both_ways(stringify!($name), $db, $options, $json, $hint).await;
         }
     };
 }
