@@ -6,13 +6,23 @@
 //! workload, each subject's median throughput and the median ratio ours / direct with its
 //! spread (min–max over rounds).
 //!
+//! Both bound every exchange by the backend's response timeout (the contract wants every
+//! network wait bounded, so a direct client meeting it pays for one timer per request too).
+//!
+//! `--instr` counts instructions per operation instead, under `valgrind --tool=callgrind`:
+//! each subject and workload runs in a child process of its own (`memcached --probe …`) with
+//! one task on a current-thread runtime, counted only inside its loop. Counts do not depend
+//! on the machine's load; the memcached server's own work is not counted.
+//!
 //! ```sh
 //! cargo run --release -p cache-bench -- memcached           # 10 rounds
 //! cargo run --release -p cache-bench -- memcached --quick   # 2 short rounds
+//! cargo run --release -p cache-bench -- memcached --instr   # instructions per operation
 //! ```
 
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cache_test_support::MemcachedServer;
 use cachette_api::{Cache, Ttl};
@@ -33,6 +43,12 @@ const KEYS: usize = 1_000;
 /// The encoded value size.
 const VALUE_SIZE: usize = 100;
 
+/// The bound on each exchange, for both subjects (the backend's default).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Operations counted per probe under callgrind.
+const PROBE_OPS: usize = 5_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Workload {
     GetHit,
@@ -50,6 +66,12 @@ impl Workload {
 
 /// Runs the comparison and prints the Markdown table.
 pub(crate) fn run(args: &[String]) -> Result<()> {
+    if args.first().map(String::as_str) == Some("--probe") {
+        return run_probe(args.get(1..).unwrap_or_default());
+    }
+    if args.iter().any(|a| a == "--instr") {
+        return instructions();
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let (rounds, ops_per_task) = if quick { (2, 200) } else { (10, 5_000) };
     let server = MemcachedServer::start()?;
@@ -66,6 +88,7 @@ async fn compare(server: &MemcachedServer, rounds: usize, ops_per_task: usize) -
     let backend = MemcachedBackend::builder()
         .with_url(server.url())
         .with_pool_size(TASKS)
+        .with_response_timeout(RESPONSE_TIMEOUT)
         .build()?;
     let cache = Cache::builder(Arc::new(backend))
         .with_prefix("bo")
@@ -216,7 +239,7 @@ impl Direct {
         stream.set_nodelay(true)?;
         Ok(Direct {
             conn: BufReader::new(stream),
-            head: format!("{prefix}:1"),
+            head: format!("{prefix}:1:"),
             line: Vec::new(),
         })
     }
@@ -230,14 +253,36 @@ impl Direct {
     }
 
     async fn set(&mut self, key: &str, payload: &Payload) -> Result<()> {
+        tokio::time::timeout(RESPONSE_TIMEOUT, self.set_unbounded(key, payload))
+            .await
+            .map_err(|_| "ms timed out")?
+    }
+
+    async fn get(&mut self, key: &str) -> Result<Option<Payload>> {
+        tokio::time::timeout(RESPONSE_TIMEOUT, self.get_unbounded(key))
+            .await
+            .map_err(|_| "mg timed out")?
+    }
+
+    /// The key as memcached gets it, refused when memcached would refuse it (as pymemcache's
+    /// key check does; our backend's key policy does the same).
+    fn key(&self, key: &str) -> Result<String> {
+        let composed = compose(&self.head, key);
+        if composed.len() > 250 || composed.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err(format!("memcached cannot carry the key {composed:?}").into());
+        }
+        Ok(composed)
+    }
+
+    async fn set_unbounded(&mut self, key: &str, payload: &Payload) -> Result<()> {
+        let key = self.key(key)?;
         let value = rmp_serde::to_vec_named(payload)?;
         let deadline = now_ms() + EXPIRY_MS;
         let secs = EXPIRY_MS.div_ceil(1000) + 1;
         let mut buf = Vec::with_capacity(value.len() + 64);
         buf.extend_from_slice(
             format!(
-                "ms {} {} T{secs} F{}\r\n",
-                compose(&self.head, key),
+                "ms {key} {} T{secs} F{}\r\n",
                 value.len(),
                 deadline & u64::from(u32::MAX)
             )
@@ -253,8 +298,8 @@ impl Direct {
         Ok(())
     }
 
-    async fn get(&mut self, key: &str) -> Result<Option<Payload>> {
-        let command = format!("mg {} v f t\r\n", compose(&self.head, key));
+    async fn get_unbounded(&mut self, key: &str) -> Result<Option<Payload>> {
+        let command = format!("mg {} v f t\r\n", self.key(key)?);
         self.conn.get_mut().write_all(command.as_bytes()).await?;
         self.read_line().await?;
         if self.line.starts_with(b"EN") {
@@ -288,6 +333,154 @@ impl Direct {
             }
         }
         Ok(Some(rmp_serde::from_slice(&value)?))
+    }
+}
+
+/// The subjects and workloads counted by `--instr`.
+const PROBES: [(&str, &str); 4] = [
+    ("ours", "get"),
+    ("direct", "get"),
+    ("ours", "set"),
+    ("direct", "set"),
+];
+
+/// Counts instructions per operation of each probe under callgrind and prints the table.
+fn instructions() -> Result<()> {
+    let server = MemcachedServer::start()?;
+    let dir = std::env::temp_dir().join(format!("cache-bench-mc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut counts = Vec::new();
+    for (subject, op) in PROBES {
+        eprintln!("callgrind: {subject} {op}");
+        let out = dir.join(format!("{subject}-{op}.out"));
+        let status = Command::new("valgrind")
+            .arg("--tool=callgrind")
+            .arg(format!("--callgrind-out-file={}", out.display()))
+            .arg("--collect-atstart=no")
+            .arg("--toggle-collect=*memcached::probe_loop*")
+            .arg(std::env::current_exe()?)
+            .args([
+                SUBCOMMAND,
+                "--probe",
+                subject,
+                op,
+                &server.port().to_string(),
+            ])
+            .output()?;
+        if !status.status.success() {
+            return Err(format!(
+                "valgrind on {subject} {op} failed ({}): {}",
+                status.status,
+                String::from_utf8_lossy(&status.stderr)
+            )
+            .into());
+        }
+        let text = std::fs::read_to_string(&out)?;
+        let total: u64 = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("totals:")
+                    .or_else(|| l.strip_prefix("summary:"))
+            })
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("no totals in {}", out.display()))?;
+        counts.push(total as f64 / PROBE_OPS as f64);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("| workload | ours (instructions/op) | direct (instructions/op) | ours − direct |\n|---|---|---|---|");
+    for (i, op) in ["get (hit)", "set"].iter().enumerate() {
+        let (ours, direct) = (counts[2 * i], counts[2 * i + 1]);
+        println!("| {op} | {ours:.0} | {direct:.0} | {:+.0} |", ours - direct);
+    }
+    println!("\n{PROBE_OPS} operations, one task on a current-thread runtime, {VALUE_SIZE}-byte values; the client's instructions only.");
+    Ok(())
+}
+
+/// The child's side of `--instr`: `--probe ours|direct get|set PORT`.
+fn run_probe(args: &[String]) -> Result<()> {
+    let [subject, op, port] = args else {
+        return Err("memcached --probe ours|direct get|set PORT".into());
+    };
+    let port: u16 = port.parse()?;
+    let workload = match op.as_str() {
+        "get" => Workload::GetHit,
+        _ => Workload::Set,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (payload, _) = Payload::of_encoded_size(VALUE_SIZE)?;
+    let keys: Vec<String> = (0..KEYS).map(|i| format!("key:{i}")).collect();
+    let probe = runtime.block_on(async {
+        let probe = if subject == "ours" {
+            let backend = MemcachedBackend::builder()
+                .with_url(format!("memcached://127.0.0.1:{port}"))
+                .with_pool_size(1)
+                .with_response_timeout(RESPONSE_TIMEOUT)
+                .build()?;
+            let cache = Cache::builder(Arc::new(backend))
+                .with_prefix("bo")
+                .with_default_ttl(Ttl::millis(EXPIRY_MS))
+                .build()?;
+            Probe::Ours(cache)
+        } else {
+            Probe::Direct(Direct::connect(port, "br").await?)
+        };
+        let mut probe = probe;
+        // Every key written, then a warm-up: neither counted.
+        for key in &keys {
+            probe.op(Workload::Set, key, &payload).await?;
+        }
+        for key in &keys {
+            probe.op(workload, key, &payload).await?;
+        }
+        Ok::<_, crate::BoxError>(probe)
+    })?;
+    probe_loop(&runtime, probe, &keys, &payload, workload)
+}
+
+/// The counted loop (callgrind's `--toggle-collect` names this function).
+#[inline(never)]
+fn probe_loop(
+    runtime: &tokio::runtime::Runtime,
+    mut probe: Probe,
+    keys: &[String],
+    payload: &Payload,
+    workload: Workload,
+) -> Result<()> {
+    runtime.block_on(async {
+        for i in 0..PROBE_OPS {
+            let key = &keys[i % keys.len()];
+            probe.op(workload, key, payload).await?;
+        }
+        Ok(())
+    })
+}
+
+/// One subject of a probe.
+#[derive(Debug)]
+enum Probe {
+    Ours(Cache),
+    Direct(Direct),
+}
+
+impl Probe {
+    async fn op(&mut self, workload: Workload, key: &str, payload: &Payload) -> Result<()> {
+        match (self, workload) {
+            (Probe::Ours(cache), Workload::GetHit) => {
+                let got: Option<Payload> = cache.get(key).await?;
+                got.ok_or("a read that should hit missed")?;
+            }
+            (Probe::Ours(cache), Workload::Set) => cache.set(key, payload).await?,
+            (Probe::Direct(conn), Workload::GetHit) => {
+                conn.get(key)
+                    .await?
+                    .ok_or("a read that should hit missed")?;
+            }
+            (Probe::Direct(conn), Workload::Set) => conn.set(key, payload).await?,
+        }
+        Ok(())
     }
 }
 

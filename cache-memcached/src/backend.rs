@@ -245,10 +245,11 @@ impl MemcachedBackend {
     /// Reads one item: `mg key v f t`.
     async fn read(&self, op: &'static str, key: &str) -> Result<Option<(Bytes, Life, u64)>> {
         let stored = stored_key(key);
-        let mut buf = Vec::new();
+        let mut buf = Vec::with_capacity(stored.len() + 16);
         protocol::meta_get(&mut buf, &stored, &["v", "f", "t"]);
         let reply = self.request(op, &stored, buf, 1).await?.next()?;
-        Ok(live_value(op, reply, now_ms())?.map(|(value, life, _)| (value, life, now_ms())))
+        let now = now_ms();
+        Ok(live_value(op, reply, now)?.map(|(value, life, _)| (value, life, now)))
     }
 
     /// Reads an item's life and CAS (and its value when `with_value`): `mg key [v] f t c`.
@@ -506,7 +507,7 @@ impl CacheBackend for MemcachedBackend {
     }
 
     async fn get_many_with_expiry(&self, keys: &[String]) -> Result<Vec<Option<(Bytes, Expiry)>>> {
-        let stored: Vec<Vec<u8>> = keys.iter().map(|k| stored_key(k)).collect();
+        let stored: Vec<Vec<u8>> = keys.iter().map(|k| stored_key(k).into_owned()).collect();
         let found = self
             .per_server(
                 "get_many",
@@ -615,7 +616,10 @@ impl CacheBackend for MemcachedBackend {
     }
 
     async fn set_many(&self, entries: &[(String, Bytes)], expiry: Expiry) -> Result<Vec<usize>> {
-        let stored: Vec<Vec<u8>> = entries.iter().map(|(k, _)| stored_key(k)).collect();
+        let stored: Vec<Vec<u8>> = entries
+            .iter()
+            .map(|(k, _)| stored_key(k).into_owned())
+            .collect();
         let wire = WireExpiry::new(expiry, now_ms());
         let results = self
             .per_server(
@@ -677,7 +681,7 @@ impl CacheBackend for MemcachedBackend {
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<u64> {
-        let stored: Vec<Vec<u8>> = keys.iter().map(|k| stored_key(k)).collect();
+        let stored: Vec<Vec<u8>> = keys.iter().map(|k| stored_key(k).into_owned()).collect();
         self.delete_stored("delete_many", &stored).await
     }
 

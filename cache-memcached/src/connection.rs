@@ -15,7 +15,7 @@ use bytes::Bytes;
 use cachette_api::Result;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, TryAcquireError};
 
 use crate::error;
 use crate::protocol::{parse_head, Head, Reply, Status};
@@ -33,7 +33,7 @@ pub(crate) struct Limits {
 pub(crate) struct Server {
     address: String,
     limits: Limits,
-    idle: Mutex<Vec<BufReader<TcpStream>>>,
+    idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
     closed: AtomicBool,
 }
@@ -62,10 +62,17 @@ impl Server {
             return Err(error::closed());
         }
         let limit = self.limits.response_timeout;
-        let permit = tokio::time::timeout(limit, self.permits.acquire())
-            .await
-            .map_err(|_| error::timeout("waiting for a connection to", &self.address, limit))?
-            .map_err(|_| error::closed())?;
+        // A free connection is taken without arming a timer: only a wait for one is bounded
+        // (each armed timer is a registration in the runtime's timer wheel, and this is the
+        // path of every request).
+        let permit = match self.permits.try_acquire() {
+            Ok(permit) => permit,
+            Err(TryAcquireError::Closed) => return Err(error::closed()),
+            Err(TryAcquireError::NoPermits) => tokio::time::timeout(limit, self.permits.acquire())
+                .await
+                .map_err(|_| error::timeout("waiting for a connection to", &self.address, limit))?
+                .map_err(|_| error::closed())?,
+        };
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let mut conn = match idle {
             Some(conn) => conn,
@@ -90,7 +97,7 @@ impl Server {
         Ok(replies)
     }
 
-    async fn connect(&self) -> Result<BufReader<TcpStream>> {
+    async fn connect(&self) -> Result<Connection> {
         let limit = self.limits.connect_timeout;
         let stream = tokio::time::timeout(limit, TcpStream::connect(&self.address))
             .await
@@ -100,7 +107,10 @@ impl Server {
         stream
             .set_nodelay(true)
             .map_err(|e| error::io("configuring the socket to", &self.address, e))?;
-        Ok(BufReader::new(stream))
+        Ok(Connection {
+            stream: BufReader::new(stream),
+            line: Vec::new(),
+        })
     }
 
     fn forget_idle(&self) {
@@ -116,6 +126,13 @@ impl Server {
     }
 }
 
+/// One open connection, and the buffer its reply lines are read into (kept between requests).
+#[derive(Debug)]
+struct Connection {
+    stream: BufReader<TcpStream>,
+    line: Vec<u8>,
+}
+
 enum Failure {
     Io(std::io::Error),
     Protocol(String),
@@ -128,16 +145,16 @@ impl From<std::io::Error> for Failure {
 }
 
 async fn talk(
-    conn: &mut BufReader<TcpStream>,
+    conn: &mut Connection,
     request: &[u8],
     count: usize,
 ) -> std::result::Result<Vec<Reply>, Failure> {
+    let Connection { stream: conn, line } = conn;
     conn.get_mut().write_all(request).await?;
     let mut replies = Vec::with_capacity(count);
-    let mut line = Vec::new();
     while replies.len() < count {
-        read_line(conn, &mut line).await?;
-        match parse_head(&line).map_err(Failure::Protocol)? {
+        read_line(conn, line).await?;
+        match parse_head(line).map_err(Failure::Protocol)? {
             Head::Complete(reply) => replies.push(reply),
             Head::Value(mut reply, len) => {
                 let mut value = vec![0; len + 2];
@@ -152,18 +169,25 @@ async fn talk(
             Head::Dump(first) => {
                 let mut keys = vec![first];
                 loop {
-                    read_line(conn, &mut line).await?;
-                    if line == b"END" {
+                    read_line(conn, line).await?;
+                    if line.as_slice() == b"END" {
                         break;
                     }
-                    keys.push(crate::protocol::dump_key(&line));
+                    keys.push(crate::protocol::dump_key(line));
                 }
                 replies.push(Reply::from_status(Status::Dump(keys)));
             }
         }
     }
+    if line.capacity() > MAX_KEPT_LINE {
+        // A key scan's long lines: not kept for the next request.
+        *line = Vec::new();
+    }
     Ok(replies)
 }
+
+/// The largest line buffer a connection keeps between requests.
+const MAX_KEPT_LINE: usize = 4096;
 
 /// Reads one line into `line`, without its `\n` or `\r\n`.
 async fn read_line(

@@ -16,6 +16,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cachette_api::{Expiry, KeyTtl};
 
+use crate::protocol::flag;
+
 /// memcached reads a TTL above this many seconds as a Unix timestamp.
 const RELATIVE_LIMIT_SECS: u64 = 30 * 24 * 3600;
 
@@ -60,8 +62,8 @@ impl WireExpiry {
             secs
         };
         WireExpiry {
-            ttl_flag: format!("T{server}"),
-            deadline_flag: format!("F{}", deadline_ms & u64::from(u32::MAX)),
+            ttl_flag: flag(b'T', server),
+            deadline_flag: flag(b'F', deadline_ms & u64::from(u32::MAX)),
         }
     }
 }

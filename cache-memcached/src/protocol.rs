@@ -6,6 +6,8 @@
 //! (delete, optionally `C`), `ma` (arithmetic) and `lru_crawler metadump hash` (the key scan
 //! behind `clear`).
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
 /// memcached's longest key, in bytes.
@@ -17,15 +19,15 @@ pub(crate) const LONG_KEY_HEAD: usize = 200;
 
 /// The key memcached stores for a composed key: the key itself when it fits in 250 bytes,
 /// otherwise its first [`LONG_KEY_HEAD`] bytes, `#~`, and the SHA-1 of the whole key in hex.
-pub(crate) fn stored_key(key: &str) -> Vec<u8> {
+pub(crate) fn stored_key(key: &str) -> Cow<'_, [u8]> {
     let bytes = key.as_bytes();
     if bytes.len() <= MAX_KEY_LEN {
-        return bytes.to_vec();
+        return Cow::Borrowed(bytes);
     }
     let mut out = bytes.get(..LONG_KEY_HEAD).unwrap_or(bytes).to_vec();
     out.extend_from_slice(b"#~");
     out.extend_from_slice(sha1_smol::Sha1::from(bytes).digest().to_string().as_bytes());
-    out
+    Cow::Owned(out)
 }
 
 /// Appends the key token of a command: the key as is when memcached's text protocol can carry
@@ -39,6 +41,33 @@ fn push_key(buf: &mut Vec<u8>, key: &[u8]) -> bool {
         base64(buf, key);
         true
     }
+}
+
+/// A command flag: its letter and a number (`T300`, `F1234`), without `format!`'s machinery
+/// (this is on the path of every write).
+pub(crate) fn flag(letter: u8, n: u64) -> String {
+    let mut out = Vec::with_capacity(21);
+    out.push(letter);
+    push_decimal(&mut out, n);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(buf: &mut Vec<u8>, n: u64) {
+    let mut digits = [0_u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(digits.get(at..).unwrap_or_default());
 }
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -59,16 +88,20 @@ fn base64(buf: &mut Vec<u8>, data: &[u8]) {
     }
 }
 
-/// Appends one meta command: `verb key [b] flags…\r\n`.
-fn command(buf: &mut Vec<u8>, verb: &str, key: &[u8], flags: &[&str]) {
+/// Appends one meta command: `verb key [size] flags… [b]\r\n`.
+fn command(buf: &mut Vec<u8>, verb: &str, key: &[u8], size: Option<usize>, flags: &[&str]) {
     buf.extend_from_slice(verb.as_bytes());
     buf.push(b' ');
     let binary = push_key(buf, key);
+    if let Some(size) = size {
+        // `ms` wants the value's length right after the key.
+        buf.push(b' ');
+        push_decimal(buf, size as u64);
+    }
     for flag in flags {
         buf.push(b' ');
         buf.extend_from_slice(flag.as_bytes());
     }
-    // Last: `ms` wants the value's length right after the key.
     if binary {
         buf.extend_from_slice(b" b");
     }
@@ -77,26 +110,23 @@ fn command(buf: &mut Vec<u8>, verb: &str, key: &[u8], flags: &[&str]) {
 
 /// `mg key flags…`: a get returning what `flags` ask for (`v`, `f`, `t`, `c`).
 pub(crate) fn meta_get(buf: &mut Vec<u8>, key: &[u8], flags: &[&str]) {
-    command(buf, "mg", key, flags);
+    command(buf, "mg", key, None, flags);
 }
 
 /// `md key flags…`: a delete (`C<cas>` to delete only an unchanged item).
 pub(crate) fn meta_delete(buf: &mut Vec<u8>, key: &[u8], flags: &[&str]) {
-    command(buf, "md", key, flags);
+    command(buf, "md", key, None, flags);
 }
 
 /// `ma key flags…`: arithmetic (`D<delta>`, `MD` to decrement, `v`, `c`).
 pub(crate) fn meta_arithmetic(buf: &mut Vec<u8>, key: &[u8], flags: &[&str]) {
-    command(buf, "ma", key, flags);
+    command(buf, "ma", key, None, flags);
 }
 
 /// `ms key <len> flags…\r\n<value>\r\n`: a set.
 pub(crate) fn meta_set(buf: &mut Vec<u8>, key: &[u8], value: &[u8], flags: &[&str]) {
-    let len = value.len().to_string();
-    let mut all = Vec::with_capacity(flags.len() + 1);
-    all.push(len.as_str());
-    all.extend_from_slice(flags);
-    command(buf, "ms", key, &all);
+    buf.reserve(key.len() + value.len() + 64);
+    command(buf, "ms", key, Some(value.len()), flags);
     buf.extend_from_slice(value);
     buf.extend_from_slice(b"\r\n");
 }
@@ -199,47 +229,43 @@ pub(crate) enum Head {
 /// # Errors
 /// The line, when it is not a reply of the meta protocol.
 pub(crate) fn parse_head(line: &[u8]) -> Result<Head, String> {
-    let text = String::from_utf8_lossy(line);
-    let mut words = text.split(' ');
+    let mut words = line.split(|&b| b == b' ');
     let word = words.next().unwrap_or_default();
+    let text = || String::from_utf8_lossy(line).into_owned();
     let status = match word {
-        "VA" => Status::Value,
-        "HD" => Status::Done,
-        "NS" => Status::NotStored,
-        "EX" => Status::Exists,
-        "NF" => Status::NotFound,
-        "EN" => Status::Miss,
-        "END" => return Ok(Head::Complete(Reply::from_status(Status::Dump(Vec::new())))),
-        "BUSY" => return Ok(Head::Complete(Reply::from_status(Status::Busy))),
-        "CLIENT_ERROR" => {
+        b"VA" => Status::Value,
+        b"HD" => Status::Done,
+        b"NS" => Status::NotStored,
+        b"EX" => Status::Exists,
+        b"NF" => Status::NotFound,
+        b"EN" => Status::Miss,
+        b"END" => return Ok(Head::Complete(Reply::from_status(Status::Dump(Vec::new())))),
+        b"BUSY" => return Ok(Head::Complete(Reply::from_status(Status::Busy))),
+        b"CLIENT_ERROR" => {
             return Ok(Head::Complete(Reply::from_status(Status::ClientError(
-                text.into_owned(),
+                text(),
             ))))
         }
-        "SERVER_ERROR" => {
+        b"SERVER_ERROR" => {
             return Ok(Head::Complete(Reply::from_status(Status::ServerError(
-                text.into_owned(),
+                text(),
             ))))
         }
-        _ if word.starts_with("key=") => return Ok(Head::Dump(dump_key(line))),
-        _ => {
-            return Ok(Head::Complete(Reply::from_status(Status::Unknown(
-                text.into_owned(),
-            ))))
-        }
+        _ if word.starts_with(b"key=") => return Ok(Head::Dump(dump_key(line))),
+        _ => return Ok(Head::Complete(Reply::from_status(Status::Unknown(text())))),
     };
     let mut reply = Reply::from_status(status);
     let mut len = None;
     if reply.status == Status::Value {
-        let size = words.next().and_then(|w| w.parse::<usize>().ok());
-        len = Some(size.ok_or_else(|| format!("a VA reply without a size: {text:?}"))?);
+        let size = words.next().and_then(number::<usize>);
+        len = Some(size.ok_or_else(|| format!("a VA reply without a size: {:?}", text()))?);
     }
     for word in words {
         let (flag, arg) = word.split_at(word.len().min(1));
         match flag {
-            "f" => reply.client_flags = arg.parse().ok(),
-            "t" => reply.seconds_left = arg.parse().ok(),
-            "c" => reply.cas = arg.parse().ok(),
+            b"f" => reply.client_flags = number(arg),
+            b"t" => reply.seconds_left = number(arg),
+            b"c" => reply.cas = number(arg),
             _ => {}
         }
     }
@@ -247,6 +273,11 @@ pub(crate) fn parse_head(line: &[u8]) -> Result<Head, String> {
         Some(len) => Head::Value(reply, len),
         None => Head::Complete(reply),
     })
+}
+
+/// A decimal number of a reply line.
+fn number<T: std::str::FromStr>(word: &[u8]) -> Option<T> {
+    std::str::from_utf8(word).ok()?.parse().ok()
 }
 
 /// The key of one `metadump` line (`key=<percent-encoded> exp=… …`), decoded.
@@ -292,6 +323,12 @@ mod tests {
         buf.clear();
         meta_set(&mut buf, b"k", b"xy", &["T0"]);
         assert_eq!(buf, b"ms k 2 T0\r\nxy\r\n");
+        buf.clear();
+        meta_set(&mut buf, b"k k", &[7; 1234], &["T0"]);
+        assert!(buf.starts_with(b"ms ayBr 1234 T0 b\r\n"));
+        buf.clear();
+        meta_set(&mut buf, b"k", b"", &[]);
+        assert_eq!(buf, b"ms k 0\r\n\r\n");
     }
 
     #[test]
@@ -310,7 +347,7 @@ mod tests {
         assert!(stored.len() <= MAX_KEY_LEN);
         assert!(stored.starts_with(&long.as_bytes()[..LONG_KEY_HEAD]));
         assert_ne!(stored, stored_key(&"k".repeat(401)));
-        assert_eq!(stored_key("short"), b"short");
+        assert_eq!(stored_key("short").as_ref(), b"short");
     }
 
     #[test]
@@ -326,6 +363,16 @@ mod tests {
         };
         assert_eq!(reply.seconds_left, Some(-1));
         assert!(parse_head(b"VA x").is_err());
+        let Ok(Head::Complete(reply)) = parse_head(b"SERVER_ERROR object too large for cache")
+        else {
+            panic!("not a complete head");
+        };
+        assert_eq!(
+            reply.status,
+            Status::ServerError("SERVER_ERROR object too large for cache".to_owned())
+        );
+        assert_eq!(flag(b'T', 0), "T0");
+        assert_eq!(flag(b'F', u64::from(u32::MAX)), "F4294967295");
         assert_eq!(dump_key(b"key=cle%20j%C3%A9 exp=-1"), "cle jé".as_bytes());
     }
 }

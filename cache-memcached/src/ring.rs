@@ -10,6 +10,10 @@
 
 /// The index of the server that holds `key`, among `addresses` (not empty).
 pub(crate) fn pick(addresses: &[String], key: &[u8]) -> usize {
+    if addresses.len() < 2 {
+        // One server holds every key: nothing to hash.
+        return 0;
+    }
     let mut best = (0, 0_u64);
     for (i, address) in addresses.iter().enumerate() {
         let weight = mix(fnv1a(fnv1a(OFFSET, address.as_bytes()), key));
