@@ -273,11 +273,7 @@ impl PostgresBackendBuilder {
         if let Some(password) = &self.password {
             config.password(password.as_bytes());
         }
-        let connector = Connector::new(
-            config.get_ssl_mode(),
-            &url_tls,
-            self.tls_ca_file.as_ref(),
-        )?;
+        let connector = Connector::new(config.get_ssl_mode(), &url_tls, self.tls_ca_file.as_ref())?;
         config.connect_timeout(self.connect_timeout);
         // 4/5 of the response timeout: the server cancels a slow statement (and keeps the
         // connection usable) before the client gives up on it.

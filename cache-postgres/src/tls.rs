@@ -192,14 +192,17 @@ impl Connector {
         config: &tokio_postgres::Config,
     ) -> Result<(Client, tokio::task::JoinHandle<()>)> {
         let connected = match self {
-            Connector::Plain => config.connect(tokio_postgres::NoTls).await.map(|(c, conn)| {
-                (
-                    c,
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    }),
-                )
-            }),
+            Connector::Plain => config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map(|(c, conn)| {
+                    (
+                        c,
+                        tokio::spawn(async move {
+                            let _ = conn.await;
+                        }),
+                    )
+                }),
             #[cfg(feature = "tls")]
             Connector::Rustls(tls) => config.connect(tls.clone()).await.map(|(c, conn)| {
                 (
@@ -223,7 +226,10 @@ mod tests {
         let (url, tls) = take_url_params(
             "postgres://u:p?w@h/db?application_name=x&sslmode=verify-full&sslrootcert=/a%20b/ca.pem",
         );
-        assert_eq!(url, "postgres://u:p?w@h/db?application_name=x&sslmode=require");
+        assert_eq!(
+            url,
+            "postgres://u:p?w@h/db?application_name=x&sslmode=require"
+        );
         assert_eq!(tls.verify, Some(Verify::Full));
         assert_eq!(tls.root_cert, Some(PathBuf::from("/a b/ca.pem")));
 

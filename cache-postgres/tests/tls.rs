@@ -71,6 +71,7 @@ async fn tls_with_the_right_ca_works_and_the_wrong_one_or_none_fails_clearly() {
     ] {
         let err = backend.build().await.unwrap_err();
         let text = format!("{err:#} {err:?}");
+        eprintln!("wrong CA: {err:#}");
         assert!(!text.contains(SECRET), "{text}");
         assert!(text.contains("certificate"), "{text}");
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{text}");
@@ -82,6 +83,7 @@ async fn tls_with_the_right_ca_works_and_the_wrong_one_or_none_fails_clearly() {
         .await
         .unwrap_err();
     let text = format!("{err:#} {err:?}");
+    eprintln!("plain to a TLS-only server: {err:#}");
     assert!(!text.contains(SECRET), "{text}");
     assert_eq!(err.kind(), ErrorKind::Config, "{text}");
     assert!(text.contains("no encryption"), "{text}");

@@ -208,7 +208,13 @@ impl PostgresServer {
                 .map_err(|e| format!("creating {}: {e}", dir.display()))?;
             crate::make_certificates(&dir)?;
         }
-        let file = |name: &str| self.dir.join("tls").join(name).to_string_lossy().into_owned();
+        let file = |name: &str| {
+            self.dir
+                .join("tls")
+                .join(name)
+                .to_string_lossy()
+                .into_owned()
+        };
         let (cert, key) = (file("server.crt"), file("server.key"));
         self.settings.extend([
             "ssl=on".to_owned(),
@@ -226,8 +232,8 @@ impl PostgresServer {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| format!("chmod 600 {}: {e}", key.display()))?;
         let hba = self.dir.join("data").join("pg_hba.conf");
-        let text = std::fs::read_to_string(&hba)
-            .map_err(|e| format!("reading {}: {e}", hba.display()))?;
+        let text =
+            std::fs::read_to_string(&hba).map_err(|e| format!("reading {}: {e}", hba.display()))?;
         let rewritten: String = text
             .lines()
             .map(|line| match line.strip_prefix("host ") {
