@@ -126,7 +126,10 @@ mod postgres {
             (url("l1_max_entries=10"), "a Redis option"),
             (url("max_bytes=10"), "a memory option"),
             (url("unknown_option=1"), "tokio-postgres refuses it"),
-            (url("sslmode=require"), "no TLS in this build"),
+            (
+                url("sslmode=verify-full&tls_ca_file=/no/such/ca.pem"),
+                "no TLS in this build, or no such CA file",
+            ),
             (url("table=bad%20name"), "not an identifier"),
             (url("pool_size=0"), "at least 1"),
         ] {
