@@ -172,3 +172,27 @@ impl ServerCertVerifier for AnyName {
         self.0.supported_verify_schemes()
     }
 }
+
+/// Whether `err`, or an error in its chain, is rustls refusing the server's certificate
+/// (a wrong CA, an expired certificate, another host's name): a configuration to fix, not an
+/// outage to wait out.
+pub(crate) fn refused_certificate(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let rustls_error = e.downcast_ref::<rustls::Error>().or_else(|| {
+            e.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if matches!(
+            rustls_error,
+            Some(
+                rustls::Error::InvalidCertificate(_) | rustls::Error::InvalidCertRevocationList(_)
+            )
+        ) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}

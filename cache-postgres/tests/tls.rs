@@ -64,7 +64,31 @@ async fn tls_with_the_right_ca_works_and_the_wrong_one_or_none_fails_clearly() {
         CacheBackend::close(&backend).await.unwrap();
     }
 
-    // A CA that did not sign the server's certificate: refused, saying why.
+    // A host name the certificate is not for (the address given apart): `verify-ca` checks
+    // the chain only and connects, `verify-full` refuses.
+    let other_name = |mode: &str| {
+        format!(
+            "postgres://postgres:{SECRET}@not-the-server.invalid:{port}/postgres\
+             ?hostaddr=127.0.0.1&sslmode={mode}"
+        )
+    };
+    let backend = builder(other_name("verify-ca"))
+        .with_tls_ca_file(&ca)
+        .build()
+        .await
+        .unwrap_or_else(|e| panic!("verify-ca, another host name: {e:#}"));
+    CacheBackend::close(&backend).await.unwrap();
+    let err = builder(other_name("verify-full"))
+        .with_tls_ca_file(&ca)
+        .build()
+        .await
+        .unwrap_err();
+    eprintln!("verify-full, another host name: {err:#}");
+    assert_eq!(err.kind(), ErrorKind::Config, "{err:#}");
+    assert!(format!("{err:#}").contains("certificate"), "{err:#}");
+
+    // A CA that did not sign the server's certificate: refused, saying why, as a
+    // configuration error (waiting will not fix it).
     for backend in [
         builder(url(port, "sslmode=require")).with_tls_ca_file(&untrusted),
         builder(url(port, "sslmode=verify-full")).with_tls_ca_file(&untrusted),
@@ -74,7 +98,8 @@ async fn tls_with_the_right_ca_works_and_the_wrong_one_or_none_fails_clearly() {
         eprintln!("wrong CA: {err:#}");
         assert!(!text.contains(SECRET), "{text}");
         assert!(text.contains("certificate"), "{text}");
-        assert_eq!(err.kind(), ErrorKind::Unavailable, "{text}");
+        assert_eq!(err.kind(), ErrorKind::Config, "{text}");
+        assert!(!err.is_temporary(), "{text}");
     }
 
     // Plain TCP to a server that accepts TLS only: the server's refusal, as a config error.
