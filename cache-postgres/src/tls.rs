@@ -72,6 +72,9 @@ pub(crate) fn take_url_params(url: &str) -> (String, UrlTls) {
             }
             None => url.to_owned(),
         }
+    } else if !url.contains("sslmode=verify") && !url.contains("sslrootcert=") {
+        // Nothing to take: the string is left exactly as given (quoted values and all).
+        url.to_owned()
     } else {
         url.split_whitespace()
             .filter_map(|pair| match pair.split_once('=') {
