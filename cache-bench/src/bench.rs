@@ -513,6 +513,8 @@ async fn tiered(url: &str, l2: RedisBackend) -> Result<cachette_tiered::TieredLa
     let l1 = cachette_memory::MemoryBackend::new();
     let layer = cachette_tiered::TieredLayer::builder(l1, l2)
         .with_invalidation(Arc::new(channel))
+        // As long as the entries live in Redis: the cells measure hits, not L1's expiry.
+        .with_l1_max_ttl(Duration::from_millis(crate::fixture::EXPIRY_MS))
         .build()
         .await?;
     // L1 serves once the channel is subscribed; until then every read would go to Redis.

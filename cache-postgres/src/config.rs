@@ -1,6 +1,7 @@
 //! [`PostgresBackendBuilder`]: where the server is, which table, how long to wait, how to cull.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use cachette_api::Result;
 
 use crate::error::{self, BACKEND};
 use crate::sql::TableName;
+use crate::tls::{self, Connector};
 use crate::PostgresBackend;
 
 /// The server used when no URL is given: the `postgres` database of a local server.
@@ -91,6 +93,7 @@ pub struct PostgresBackendBuilder {
     pub(crate) max_entries: Option<u64>,
     pub(crate) cull_frequency: u64,
     pub(crate) lazy: bool,
+    pub(crate) tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for PostgresBackendBuilder {
@@ -109,6 +112,7 @@ impl Default for PostgresBackendBuilder {
             max_entries: None,
             cull_frequency: DEFAULT_CULL_FREQUENCY,
             lazy: false,
+            tls_ca_file: None,
         }
     }
 }
@@ -129,6 +133,7 @@ impl fmt::Debug for PostgresBackendBuilder {
             .field("max_entries", &self.max_entries)
             .field("cull_frequency", &self.cull_frequency)
             .field("lazy", &self.lazy)
+            .field("tls_ca_file", &self.tls_ca_file)
             .finish()
     }
 }
@@ -246,9 +251,21 @@ impl PostgresBackendBuilder {
         self
     }
 
-    /// The `tokio-postgres` configuration: the URL, the password, the timeouts.
-    pub(crate) fn pg_config(&self) -> Result<tokio_postgres::Config> {
-        let mut config = tokio_postgres::Config::from_str(&self.url).map_err(|e| {
+    /// A PEM file of the CA certificates to trust for TLS (libpq's `sslrootcert`, which the
+    /// URL may give too; this wins): with `sslmode=require`, the server's certificate must
+    /// then chain up to it (as libpq's `verify-ca`); with `verify-ca` and `verify-full` it
+    /// replaces the system's roots. Needs the `tls` feature: without it,
+    /// [`build`](Self::build) fails with [`ErrorKind::Config`](cachette_api::ErrorKind::Config).
+    pub fn with_tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls_ca_file = Some(path.into());
+        self
+    }
+
+    /// The `tokio-postgres` configuration (the URL, the password, the timeouts) and the
+    /// connector its `sslmode` asks for.
+    pub(crate) fn pg_config(&self) -> Result<(tokio_postgres::Config, Connector)> {
+        let (url, url_tls) = tls::take_url_params(&self.url);
+        let mut config = tokio_postgres::Config::from_str(&url).map_err(|e| {
             error::config(format!("the URL {} does not parse", redact(&self.url)))
                 .with_operation("connect")
                 .with_source(e)
@@ -256,13 +273,7 @@ impl PostgresBackendBuilder {
         if let Some(password) = &self.password {
             config.password(password.as_bytes());
         }
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            return Err(error::config(
-                "sslmode=require: this build has no TLS (connect on a private network or a \
-                 Unix socket, or use sslmode=prefer/disable)",
-            )
-            .with_operation("connect"));
-        }
+        let connector = Connector::new(config.get_ssl_mode(), &url_tls, self.tls_ca_file.as_ref())?;
         config.connect_timeout(self.connect_timeout);
         // 4/5 of the response timeout: the server cancels a slow statement (and keeps the
         // connection usable) before the client gives up on it.
@@ -278,7 +289,7 @@ impl PostgresBackendBuilder {
         if config.get_application_name().is_none() {
             config.application_name("cachette");
         }
-        Ok(config)
+        Ok((config, connector))
     }
 
     /// The SQL that creates the table and its index when they are missing, for a migration
@@ -303,14 +314,10 @@ impl PostgresBackendBuilder {
     /// As [`build`](Self::build).
     pub async fn create_table(&self) -> Result<()> {
         let sql = self.create_table_sql()?;
-        let config = self.pg_config()?;
+        let (config, connector) = self.pg_config()?;
         let bound = self.connect_timeout + self.response_timeout;
         let work = async {
-            let (client, connection) = config
-                .connect(tokio_postgres::NoTls)
-                .await
-                .map_err(|e| error::from_postgres("connect", e))?;
-            let connection = tokio::spawn(connection);
+            let (client, connection) = connector.connect(&config).await?;
             let created = client
                 .batch_execute(&sql)
                 .await
@@ -362,8 +369,8 @@ impl PostgresBackendBuilder {
             .with_operation("connect"));
         }
         let table = TableName::parse(&self.table)?;
-        let config = self.pg_config()?;
-        PostgresBackend::start(self, config, table)
+        let (config, connector) = self.pg_config()?;
+        PostgresBackend::start(self, config, connector, table)
             .await
             .map_err(|e| e.with_operation("connect").with_backend(BACKEND))
     }

@@ -12,7 +12,7 @@ pub const BACKEND: &str = "postgres";
 ///
 /// The kind comes from the server's SQLSTATE code when there is one (see [`classify`]), and
 /// from the client's own state otherwise (a closed connection, an I/O error: the server is
-/// unavailable). The `tokio-postgres` error is kept as the source; neither carries a password.
+/// unavailable; a server certificate that TLS refuses: [`ErrorKind::Config`]). The `tokio-postgres` error is kept as the source; neither carries a password.
 ///
 /// ```
 /// use cachette_api::ErrorKind;
@@ -23,6 +23,16 @@ pub const BACKEND: &str = "postgres";
 /// assert!(temporary);
 /// ```
 pub fn from_postgres(statement: &str, err: tokio_postgres::Error) -> Error {
+    #[cfg(feature = "tls")]
+    if crate::tls_rustls::refused_certificate(&err) {
+        return Error::new(
+            ErrorKind::Config,
+            format!("{statement}: the server's TLS certificate was refused"),
+        )
+        .with_temporary(false)
+        .with_backend(BACKEND)
+        .with_source(err);
+    }
     let (kind, temporary) = classify(err.code());
     let what = match (kind, err.code()) {
         (ErrorKind::Timeout, _) => "the statement ran past statement_timeout".to_owned(),

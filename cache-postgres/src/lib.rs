@@ -9,6 +9,9 @@ mod config;
 mod error;
 mod postgres_backend;
 mod sql;
+mod tls;
+#[cfg(feature = "tls")]
+mod tls_rustls;
 
 pub use config::{
     PostgresBackendBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_CULL_FREQUENCY, DEFAULT_CULL_INTERVAL,

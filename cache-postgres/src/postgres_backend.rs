@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use cachette_api::{Cache, CacheBuilder, Error, ErrorKind, Result};
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 
 use crate::error::{self, BACKEND};
 use crate::sql::{self, Statements, TableName};
@@ -148,11 +148,11 @@ impl PostgresBackend {
     pub(crate) async fn start(
         builder: PostgresBackendBuilder,
         config: tokio_postgres::Config,
+        connector: crate::tls::Connector,
         table: TableName,
     ) -> Result<PostgresBackend> {
-        let manager = Manager::from_config(
+        let manager = connector.manager(
             config,
-            NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

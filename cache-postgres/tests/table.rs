@@ -249,8 +249,13 @@ async fn bad_configurations_are_config_errors_naming_no_password() {
         PostgresBackend::builder()
             .with_url(url())
             .with_response_timeout(Duration::ZERO),
-        PostgresBackend::builder().with_url(format!("postgres://u:{secret}@h/db?sslmode=require")),
-        PostgresBackend::builder().with_url(format!("host=h password={secret} sslmode=require")),
+        // Without the feature `tls`, TLS is refused; with it, an unreadable CA file is.
+        PostgresBackend::builder()
+            .with_url(format!("postgres://u:{secret}@h/db?sslmode=require"))
+            .with_tls_ca_file("/no/such/ca.pem"),
+        PostgresBackend::builder()
+            .with_url(format!("host=h password={secret} sslmode=verify-full"))
+            .with_tls_ca_file("/no/such/ca.pem"),
     ];
     for builder in cases {
         let shown = format!("{builder:?}");

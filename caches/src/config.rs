@@ -509,6 +509,10 @@ impl CacheConfig {
         if let Some(n) = self.cull_frequency {
             builder = builder.with_cull_frequency(n);
         }
+        if let Some(path) = &self.tls_ca_file {
+            // Read (and refused without the feature `tls`) by the builder.
+            builder = builder.with_tls_ca_file(path);
+        }
         Ok(std::sync::Arc::new(builder.build().await?))
     }
 
@@ -798,6 +802,11 @@ mod tests {
             (Some(300), Some(1024))
         );
         assert_eq!(c.url, "redis://h/0");
+        let c =
+            CacheConfig::from_url("postgres://h/db?sslmode=verify-full&tls_ca_file=/etc/ca.pem")
+                .unwrap();
+        assert_eq!(c.tls_ca_file.as_deref(), Some("/etc/ca.pem"));
+        assert_eq!(c.url, "postgres://h/db?sslmode=verify-full");
     }
 
     #[tokio::test]

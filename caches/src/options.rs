@@ -42,6 +42,8 @@ pub(crate) enum Scope {
     MemoryOrPostgres,
     /// The backends with a connection pool: PostgreSQL and memcached.
     Pooled,
+    /// The backends that speak TLS: Redis and PostgreSQL.
+    RedisOrPostgres,
 }
 
 impl Scope {
@@ -53,6 +55,7 @@ impl Scope {
             (Scope::Network, Some(Scope::Redis | Scope::Postgres | Scope::Memcached)) => true,
             (Scope::MemoryOrPostgres, Some(Scope::Memory | Scope::Postgres)) => true,
             (Scope::Pooled, Some(Scope::Postgres | Scope::Memcached)) => true,
+            (Scope::RedisOrPostgres, Some(Scope::Redis | Scope::Postgres)) => true,
             (scope, Some(backend)) => scope == backend,
             (_, None) => false,
         }
@@ -105,7 +108,7 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     option("compression", Kind::Text, Scope::Any, "`none`", "compress encoded values in django-redis's framing: `zlib`, `lz4` or `zstd` (features of the same names); inflating is bounded by `max_value_size`"),
     option("compress_min_size", Kind::Integer, Scope::Any, "`16`", "the smallest encoded value compressed, in bytes (django-redis compresses values longer than 15 bytes)"),
     option("fail_open", Kind::Flag, Scope::Any, "`false`", "answer backend outages as misses (django-redis `IGNORE_EXCEPTIONS`)"),
-    option("tls_ca_file", Kind::Path, Scope::Redis, "none", "`rediss://`: PEM file of a private CA to trust"),
+    option("tls_ca_file", Kind::Path, Scope::RedisOrPostgres, "none", "`rediss://`, and `postgres://` with `sslmode=require`/`verify-ca`/`verify-full` (feature `tls`): PEM file of a private CA to trust"),
     option("sentinel_password", Kind::Text, Scope::Redis, "none", "`redis+sentinel://`: the sentinels' own password (their `requirepass`; never shown); the URL's password is the data nodes'"),
     option("replicas", Kind::Text, Scope::Redis, "none", "`redis://` URLs of replicas of the URL's server, comma-separated (Django's `LOCATION` list): `get`, `get_many`, `has_key` and `ttl` go to them in turn; passwords in them are never shown"),
     option("replica_reads", Kind::Flag, Scope::Redis, "`false`", "`redis+sentinel://`: send those reads to the replicas the sentinels list"),
@@ -232,6 +235,7 @@ pub(crate) fn markdown_table() -> String {
             Scope::Network => "redis, postgres, memcached",
             Scope::MemoryOrPostgres => "memory, postgres",
             Scope::Pooled => "postgres, memcached",
+            Scope::RedisOrPostgres => "redis, postgres",
         };
         let (query, toml, env) = match o.kind {
             Kind::Url => (

@@ -42,6 +42,32 @@ async fn dummy_refuses_the_options_of_other_backends_and_an_address() {
 mod postgres {
     use super::*;
 
+    /// `tls_ca_file` reaches the PostgreSQL builder: `sslmode=require` with the server's CA
+    /// works, with a CA that did not sign its certificate it fails.
+    #[cfg(feature = "tls")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tls_ca_file_is_the_ca_trusted_for_sslmode() {
+        let server = cache_test_support::PostgresServer::start_tls().unwrap();
+        let ca = server.tls_ca_file().unwrap();
+        let untrusted = server.tls_untrusted_ca_file().unwrap();
+        let url = |mode: &str, ca: &std::path::Path| {
+            format!(
+                "{}?sslmode={mode}&tls_ca_file={}&pool_size=1",
+                server.url(),
+                ca.display()
+            )
+        };
+        for mode in ["require", "verify-full"] {
+            let cache = cachette::from_url(&url(mode, &ca)).await.unwrap();
+            cache.set("k", &1).await.unwrap();
+            assert_eq!(cache.get::<i32>("k").await.unwrap(), Some(1));
+            let err = cachette::from_url(&url(mode, &untrusted))
+                .await
+                .unwrap_err();
+            assert!(format!("{err:#}").contains("certificate"), "{err:#}");
+        }
+    }
+
     /// A table of this test's own, so that the shared server's other users are not touched.
     fn url(query: &str) -> String {
         format!(
@@ -100,7 +126,10 @@ mod postgres {
             (url("l1_max_entries=10"), "a Redis option"),
             (url("max_bytes=10"), "a memory option"),
             (url("unknown_option=1"), "tokio-postgres refuses it"),
-            (url("sslmode=require"), "no TLS in this build"),
+            (
+                url("sslmode=verify-full&tls_ca_file=/no/such/ca.pem"),
+                "no TLS in this build, or no such CA file",
+            ),
             (url("table=bad%20name"), "not an identifier"),
             (url("pool_size=0"), "at least 1"),
         ] {

@@ -55,6 +55,8 @@ pub struct PostgresServer {
     /// The unprivileged user the server runs as, when the tests run as root.
     user: Option<String>,
     settings: Vec<String>,
+    /// Whether the server was started by [`start_tls`](PostgresServer::start_tls).
+    tls: bool,
     pid: u32,
     launcher: Option<Child>,
 }
@@ -76,6 +78,38 @@ impl PostgresServer {
     /// # Errors
     /// As [`start`](PostgresServer::start).
     pub fn start_with(settings: &[&str]) -> Result<PostgresServer, String> {
+        PostgresServer::start_inner(settings, false)
+    }
+
+    /// Starts a server (as [`start`](PostgresServer::start)) that accepts TCP connections
+    /// with TLS only (`ssl=on`, `hostssl` lines in `pg_hba.conf`), with a certificate for
+    /// `127.0.0.1` and `localhost` signed by a CA made for it
+    /// ([`tls_ca_file`](Self::tls_ca_file)); [`tls_untrusted_ca_file`](Self::tls_untrusted_ca_file)
+    /// is a CA that signed nothing of the server's. The certificates are made as
+    /// [`RedisServer::start_tls`](crate::RedisServer::start_tls) makes its own.
+    ///
+    /// # Errors
+    /// As [`start`](PostgresServer::start); [`OPENSSL_NOT_FOUND_MESSAGE`](crate::OPENSSL_NOT_FOUND_MESSAGE)
+    /// when `openssl` is not on `PATH`.
+    pub fn start_tls() -> Result<PostgresServer, String> {
+        if !crate::on_path("openssl") {
+            return Err(crate::OPENSSL_NOT_FOUND_MESSAGE.to_owned());
+        }
+        PostgresServer::start_inner(&[], true)
+    }
+
+    /// The PEM file of the CA that signed the certificate of a server started by
+    /// [`start_tls`](Self::start_tls).
+    pub fn tls_ca_file(&self) -> Option<PathBuf> {
+        self.tls.then(|| self.dir.join("tls").join("ca.crt"))
+    }
+
+    /// The PEM file of a CA made beside the server's, that signed nothing the server shows.
+    pub fn tls_untrusted_ca_file(&self) -> Option<PathBuf> {
+        self.tls.then(|| self.dir.join("untrusted").join("ca.crt"))
+    }
+
+    fn start_inner(settings: &[&str], tls: bool) -> Result<PostgresServer, String> {
         let bin = find_binaries().ok_or_else(|| POSTGRES_NOT_FOUND_MESSAGE.to_owned())?;
         let dir = fresh_dir()?;
         let user = unprivileged_user()?;
@@ -85,10 +119,17 @@ impl PostgresServer {
             bin,
             user,
             settings: settings.iter().map(|s| (*s).to_owned()).collect(),
+            tls,
             pid: 0,
             launcher: None,
         };
+        if tls {
+            server.make_certificates()?;
+        }
         server.init()?;
+        if tls {
+            server.require_tls()?;
+        }
         let mut last_error = String::new();
         for _ in 0..3 {
             server.port = crate::free_port()?;
@@ -156,6 +197,51 @@ impl PostgresServer {
             }
             None => Command::new(path),
         }
+    }
+
+    /// `{dir}/tls` (the server's certificate, key and CA) and `{dir}/untrusted` (another CA),
+    /// and the settings that turn TLS on.
+    fn make_certificates(&mut self) -> Result<(), String> {
+        for sub in ["tls", "untrusted"] {
+            let dir = self.dir.join(sub);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+            crate::make_certificates(&dir)?;
+        }
+        let file = |name: &str| {
+            self.dir
+                .join("tls")
+                .join(name)
+                .to_string_lossy()
+                .into_owned()
+        };
+        let (cert, key) = (file("server.crt"), file("server.key"));
+        self.settings.extend([
+            "ssl=on".to_owned(),
+            format!("ssl_cert_file={cert}"),
+            format!("ssl_key_file={key}"),
+        ]);
+        Ok(())
+    }
+
+    /// After `initdb` (and its `chown`): the key readable by its owner only, as PostgreSQL
+    /// demands, and `pg_hba.conf`'s TCP lines turned into `hostssl` lines.
+    fn require_tls(&self) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+        let key = self.dir.join("tls").join("server.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("chmod 600 {}: {e}", key.display()))?;
+        let hba = self.dir.join("data").join("pg_hba.conf");
+        let text =
+            std::fs::read_to_string(&hba).map_err(|e| format!("reading {}: {e}", hba.display()))?;
+        let rewritten: String = text
+            .lines()
+            .map(|line| match line.strip_prefix("host ") {
+                Some(rest) => format!("hostssl {rest}\n"),
+                None => format!("{line}\n"),
+            })
+            .collect();
+        std::fs::write(&hba, rewritten).map_err(|e| format!("writing {}: {e}", hba.display()))
     }
 
     /// `initdb` into `{dir}/data`, the socket directory `{dir}/sock` beside it.

@@ -125,6 +125,16 @@ impl Cache {
         self.inner.default_ttl()
     }
 
+    /// The format this cache stores values in: [`crate::Cache::codec`].
+    pub fn codec(&self) -> crate::Codec {
+        self.inner.codec()
+    }
+
+    /// How this cache compresses values: [`crate::Cache::compression`].
+    pub fn compression(&self) -> crate::Compression {
+        self.inner.compression()
+    }
+
     /// A snapshot of the counters of this cache (shared with the async handle).
     pub fn stats(&self) -> CacheStats {
         self.inner.stats()
