@@ -295,16 +295,7 @@ impl RedisServer {
     /// # Errors
     /// When `kill` cannot be run.
     pub fn kill(&mut self) -> Result<(), String> {
-        let Some(mut launcher) = self.launcher.take() else {
-            return Ok(());
-        };
-        let signalled = signal(self.pid, "-KILL");
-        // The launcher exits as soon as the server is gone; waiting for it reaps both.
-        let waited = launcher
-            .wait()
-            .map(|_| ())
-            .map_err(|e| format!("waiting for redis-server {} to exit: {e}", self.pid));
-        signalled.and(waited)
+        stop_launched(&mut self.launcher, self.pid, "-KILL", "redis-server")
     }
 
     /// Starts the server again on the same port with the same arguments (killing the running
@@ -469,6 +460,26 @@ fn read_pid(launcher: &mut Child) -> Result<u32, String> {
     line.trim()
         .parse()
         .map_err(|e| format!("the launcher printed {line:?}, not a pid: {e}"))
+}
+
+/// Sends `signal` to the server `pid` that `launcher` started, then reaps the launcher (it
+/// exits as soon as the server is gone); nothing when it is already stopped. `what` names the
+/// server in errors.
+fn stop_launched(
+    launcher: &mut Option<Child>,
+    pid: u32,
+    signal_name: &str,
+    what: &str,
+) -> Result<(), String> {
+    let Some(mut launcher) = launcher.take() else {
+        return Ok(());
+    };
+    let signalled = signal(pid, signal_name);
+    let waited = launcher
+        .wait()
+        .map(|_| ())
+        .map_err(|e| format!("waiting for {what} {pid} to exit: {e}"));
+    signalled.and(waited)
 }
 
 /// Sends `signal` (`-KILL`, `-STOP`, `-CONT`) with the `kill` command.

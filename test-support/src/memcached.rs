@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{free_port, fresh_dir, on_path, read_pid, signal};
+use super::{free_port, fresh_dir, on_path, read_pid};
 
 /// The environment variable naming a memcached server that tests may use instead of starting
 /// one (`memcached://host:port`).
@@ -121,15 +121,7 @@ impl MemcachedServer {
     /// # Errors
     /// When `kill` cannot be run.
     pub fn kill(&mut self) -> Result<(), String> {
-        let Some(mut launcher) = self.launcher.take() else {
-            return Ok(());
-        };
-        let signalled = signal(self.pid, "-KILL");
-        let waited = launcher
-            .wait()
-            .map(|_| ())
-            .map_err(|e| format!("waiting for memcached {} to exit: {e}", self.pid));
-        signalled.and(waited)
+        crate::stop_launched(&mut self.launcher, self.pid, "-KILL", "memcached")
     }
 
     /// Starts the server again on the same port (killing the running one first, if any), and

@@ -163,15 +163,7 @@ impl PostgresServer {
     /// # Errors
     /// When `kill` cannot be run.
     pub fn kill(&mut self) -> Result<(), String> {
-        let Some(mut launcher) = self.launcher.take() else {
-            return Ok(());
-        };
-        let signalled = crate::signal(self.pid, "-QUIT");
-        let waited = launcher
-            .wait()
-            .map(|_| ())
-            .map_err(|e| format!("waiting for postgres {} to exit: {e}", self.pid));
-        signalled.and(waited)
+        crate::stop_launched(&mut self.launcher, self.pid, "-QUIT", "postgres")
     }
 
     /// Starts the server again on the same port (killing the running one first, if any), and
