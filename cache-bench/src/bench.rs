@@ -259,7 +259,7 @@ pub(crate) fn run(options: &Options) -> Result<Results> {
         Err("not run (`--quick`, `--no-instructions` or a filtered run)".to_owned())
     } else {
         eprintln!("instruction counts under callgrind");
-        instr::measure_all().map_err(|e| e.to_string())
+        instr::measure_all(Some(&url)).map_err(|e| e.to_string())
     };
 
     let rss_subjects = if options.is_filtered() {

@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 use cachette_api::{async_trait, Bytes, Cache, CacheBackend, Expiry, KeyTtl, SetOptions};
 
-use crate::fixture::{compose, Payload, OURS_PREFIX, RAW_PREFIX};
-use crate::subject::{MokaSameWork, RawMoka};
+use crate::fixture::{
+    compose, Fixture, OpInput, Payload, Workload, BARE_PREFIX, OURS_PREFIX, RAW_PREFIX,
+};
+use crate::subject::{MokaSameWork, RawMoka, RawRedis, Subject, SubjectId};
 use crate::Result;
 
 /// The hidden subcommand the parent re-executes itself with.
@@ -36,7 +38,7 @@ pub(crate) struct Probe {
 }
 
 /// The rows of the table: (ours, the same work on the raw crate, the bare crate).
-pub(crate) const ROWS: [(Probe, Option<Probe>, Option<Probe>); 6] = [
+pub(crate) const ROWS: [(Probe, Option<Probe>, Option<Probe>); 8] = [
     (
         Probe {
             name: "ours-memory-get",
@@ -75,6 +77,34 @@ pub(crate) const ROWS: [(Probe, Option<Probe>, Option<Probe>); 6] = [
             what: "moka and_compute_with on the ASCII integer",
         }),
         None,
+    ),
+    (
+        Probe {
+            name: "ours-redis-get",
+            what: "Redis get hit 100 B, client side (everything but the server)",
+        },
+        Some(Probe {
+            name: "redis-same-get",
+            what: "redis crate GET + rmp decode",
+        }),
+        Some(Probe {
+            name: "bare-redis-get",
+            what: "redis crate GET",
+        }),
+    ),
+    (
+        Probe {
+            name: "ours-redis-set",
+            what: "Redis set 100 B, client side (everything but the server)",
+        },
+        Some(Probe {
+            name: "redis-same-set",
+            what: "redis crate SET … PX + rmp encode",
+        }),
+        Some(Probe {
+            name: "bare-redis-set",
+            what: "redis crate SET … PX",
+        }),
     ),
     (
         Probe {
@@ -128,26 +158,30 @@ pub(crate) struct InstrRow {
     pub(crate) same_listing: Vec<String>,
 }
 
-/// Runs every probe under callgrind.
-pub(crate) fn measure_all() -> Result<Vec<InstrRow>> {
+/// The environment variable that hands the probes the Redis server's URL.
+const REDIS_URL_VAR: &str = "CACHE_BENCH_INSTR_REDIS_URL";
+
+/// Runs every probe under callgrind; the Redis rows only with a server at `redis_url`.
+pub(crate) fn measure_all(redis_url: Option<&str>) -> Result<Vec<InstrRow>> {
     let dir = std::env::temp_dir().join(format!("cache-bench-callgrind-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let result = ROWS
         .iter()
+        .filter(|(ours, _, _)| redis_url.is_some() || !needs_redis(ours.name))
         .map(|(ours, same, bare)| {
             eprintln!("callgrind: {}", ours.name);
-            let (ours_ir, listing) = count(&dir, ours.name, true)?;
+            let (ours_ir, listing) = count(&dir, ours.name, true, redis_url)?;
             let mut same_listing = Vec::new();
             let same_work = match same {
                 Some(p) => {
-                    let (ir, lines) = count(&dir, p.name, true)?;
+                    let (ir, lines) = count(&dir, p.name, true, redis_url)?;
                     same_listing = lines;
                     Some((p.what, ir))
                 }
                 None => None,
             };
             let bare = match bare {
-                Some(p) => Some((p.what, count(&dir, p.name, false)?.0)),
+                Some(p) => Some((p.what, count(&dir, p.name, false, redis_url)?.0)),
                 None => None,
             };
             Ok(InstrRow {
@@ -165,7 +199,12 @@ pub(crate) fn measure_all() -> Result<Vec<InstrRow>> {
 }
 
 /// Instructions per operation of one probe, and its annotated listing when asked.
-fn count(dir: &Path, probe: &str, listing: bool) -> Result<(f64, Vec<String>)> {
+fn count(
+    dir: &Path,
+    probe: &str,
+    listing: bool,
+    redis_url: Option<&str>,
+) -> Result<(f64, Vec<String>)> {
     let out: PathBuf = dir.join(format!("{probe}.out"));
     let status = Command::new("valgrind")
         .arg("--tool=callgrind")
@@ -174,6 +213,7 @@ fn count(dir: &Path, probe: &str, listing: bool) -> Result<(f64, Vec<String>)> {
         .arg("--toggle-collect=*instr::measured*")
         .arg(std::env::current_exe()?)
         .args([SUBCOMMAND, probe, &OPS.to_string()])
+        .envs(redis_url.map(|url| (REDIS_URL_VAR, url)))
         .output()?;
     if !status.status.success() {
         return Err(format!(
@@ -330,6 +370,54 @@ impl CacheBackend for NullBackend {
     }
 }
 
+/// Whether a probe talks to Redis.
+fn needs_redis(probe: &str) -> bool {
+    probe.contains("redis")
+}
+
+/// The Redis subjects of the probes: exactly the subjects (and calls) of the timed cells.
+struct RedisProbes {
+    fixture: Fixture,
+    ours: Subject,
+    same: Subject,
+    bare: Subject,
+}
+
+impl RedisProbes {
+    /// Connects the three subjects to `url` and writes the fixture's keys.
+    async fn connect(url: &str) -> Result<RedisProbes> {
+        let redis = cachette_redis::RedisBackend::builder()
+            .with_url(url)
+            .build()
+            .await?;
+        let probes = RedisProbes {
+            fixture: Fixture::new(SIZE)?,
+            ours: Subject::Ours {
+                id: SubjectId::OursRedis,
+                cache: redis.cache_builder().with_prefix(OURS_PREFIX).build()?,
+            },
+            same: Subject::Redis {
+                raw: RawRedis::connect(url, &format!("{RAW_PREFIX}:1:")).await?,
+                same_work: true,
+            },
+            bare: Subject::Redis {
+                raw: RawRedis::connect(url, &format!("{BARE_PREFIX}:1:")).await?,
+                same_work: false,
+            },
+        };
+        for subject in [&probes.ours, &probes.same, &probes.bare] {
+            subject.populate(&probes.fixture).await?;
+        }
+        Ok(probes)
+    }
+
+    /// Call `i` of `workload` on `subject`.
+    async fn run(&self, subject: &Subject, workload: Workload, i: u64) -> Result<()> {
+        let input = OpInput::new(workload, 0, 0, i, 1);
+        subject.run(workload, &self.fixture, &input).await
+    }
+}
+
 /// What a probe works on.
 struct Bench {
     payload: Payload,
@@ -341,6 +429,8 @@ struct Bench {
     handle: Cache,
     same: MokaSameWork,
     bare: RawMoka,
+    /// Only for the probes that need it.
+    redis: Option<RedisProbes>,
 }
 
 /// The child's side: sets up, writes the keys, warms up, then runs `N` operations inside
@@ -370,6 +460,13 @@ pub(crate) fn run_probe(args: &[String]) -> Result<()> {
         bare: RawMoka::new(cachette_memory::DEFAULT_MAX_ENTRIES, "bb:1:"),
         payload,
         encoded,
+        redis: if needs_redis(&probe) {
+            let url = std::env::var(REDIS_URL_VAR)
+                .map_err(|_| format!("instr-probe {probe}: {REDIS_URL_VAR} is not set"))?;
+            Some(runtime.block_on(RedisProbes::connect(&url))?)
+        } else {
+            None
+        },
     };
     runtime.block_on(async {
         for (key, counter) in bench.keys.iter().zip(&bench.counters) {
@@ -440,6 +537,19 @@ async fn ops(bench: &Bench, probe: &str, from: u64, n: u64) -> Result<()> {
             "raw-compose" => {
                 std::hint::black_box(compose(&b.head, key));
             }
+            redis_probe if needs_redis(redis_probe) => {
+                let r = b.redis.as_ref().ok_or("no Redis subjects")?;
+                let (subject, workload) = match redis_probe {
+                    "ours-redis-get" => (&r.ours, Workload::GetHit),
+                    "redis-same-get" => (&r.same, Workload::GetHit),
+                    "bare-redis-get" => (&r.bare, Workload::GetHit),
+                    "ours-redis-set" => (&r.ours, Workload::Set),
+                    "redis-same-set" => (&r.same, Workload::Set),
+                    "bare-redis-set" => (&r.bare, Workload::Set),
+                    other => return Err(format!("instr-probe: unknown operation {other:?}").into()),
+                };
+                r.run(subject, workload, i).await?;
+            }
             other => return Err(format!("instr-probe: unknown operation {other:?}").into()),
         }
     }
@@ -452,6 +562,8 @@ mod tests {
 
     #[test]
     fn every_probe_runs() {
+        let server = cache_test_support::RedisServer::start().unwrap();
+        std::env::set_var(REDIS_URL_VAR, server.url());
         for (ours, same, bare) in ROWS {
             for probe in [Some(ours), same, bare].into_iter().flatten() {
                 run_probe(&[probe.name.to_owned(), "3".to_owned()]).unwrap();

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ascii::{parse_ascii_integer, AsciiInt};
 use crate::{Error, ErrorKind, Result};
@@ -74,36 +74,37 @@ pub(crate) fn decode_plain<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 }
 
 pub(crate) fn decode_packed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    // Check the framing first: one whole value, every declared length present. Then the
-    // borrowing decoder can run without copying, and never trusts a length it has not seen.
-    match value_len(bytes, MAX_DEPTH) {
-        Some(n) if n == bytes.len() => {}
-        Some(n) => {
-            return Err(Error::new(
-                ErrorKind::Decode,
-                format!(
-                    "stored bytes hold {} bytes after the value",
-                    bytes.len() - n
-                ),
-            ))
-        }
-        None => {
-            return Err(Error::new(
-                ErrorKind::Decode,
-                "stored bytes are not one whole MessagePack value",
-            ))
-        }
-    }
-    rmp_serde::from_slice(bytes).map_err(|e| {
+    // The borrowing decoder checks every declared length against the bytes it still has
+    // before it takes them (a string is borrowed from `bytes`, never copied into a buffer
+    // sized by its header), so a forged length is an error, not an allocation.
+    let mut decoder = rmp_serde::Deserializer::from_read_ref(bytes);
+    decoder.set_max_depth(usize::from(MAX_DEPTH));
+    let value = T::deserialize(&mut decoder).map_err(|e| {
         Error::new(
             ErrorKind::Decode,
             format!("stored bytes do not decode: {e}"),
         )
-    })
+    })?;
+    // One whole value and nothing after it: the marker of a next value must be missing.
+    // (Asking for `()` reads that marker and at most a string's bytes, never a container's
+    // elements, so a truncated value after the first one is not taken for the end.)
+    match <()>::deserialize(&mut decoder) {
+        Err(rmp_serde::decode::Error::InvalidMarkerRead(e))
+            if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            Ok(value)
+        }
+        _ => Err(Error::new(
+            ErrorKind::Decode,
+            "stored bytes hold more than one MessagePack value",
+        )),
+    }
 }
 
-/// The nesting accepted, as rmp-serde's own limit.
-pub(crate) const MAX_DEPTH: u16 = 1024;
+/// The deepest nesting of containers accepted (serde_json's limit too): deep enough for any
+/// value an application stores, shallow enough that decoding it recursively fits the stack
+/// of any thread, a debug build's included.
+pub(crate) const MAX_DEPTH: u16 = 128;
 
 /// The length of the MessagePack value at the start of `bytes`, or `None` when a declared
 /// length runs past the end, a marker is invalid, or nesting is deeper than `depth`.
@@ -356,6 +357,17 @@ mod tests {
             decode::<serde::de::IgnoredAny>(&deep).unwrap_err().kind(),
             ErrorKind::Decode
         );
+        let mut at_limit = vec![0x91u8; usize::from(MAX_DEPTH) - 1];
+        at_limit.push(0x01);
+        assert!(decode::<serde::de::IgnoredAny>(&at_limit).is_ok());
+        let mut past_limit = vec![0x91u8; usize::from(MAX_DEPTH) + 1];
+        past_limit.push(0x01);
+        assert_eq!(
+            decode::<serde::de::IgnoredAny>(&past_limit)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Decode
+        );
         let map32 = [0xdf, 0xff, 0xff, 0xff, 0xff, 1, 2];
         assert_eq!(
             decode::<serde::de::IgnoredAny>(&map32).unwrap_err().kind(),
@@ -373,6 +385,14 @@ mod tests {
                 serde::de::IgnoredAny::deserialize(&mut de).is_ok()
             } && rest.is_empty();
             prop_assert_eq!(reader, value_len(&bytes, MAX_DEPTH) == Some(bytes.len()));
+        }
+
+        #[test]
+        fn the_decoder_accepts_exactly_one_whole_value(bytes in proptest::collection::vec(any::<u8>(), 0..24)) {
+            // Framing is checked by the decode itself: it must accept exactly the byte
+            // strings that hold one complete value and nothing after it.
+            let whole = value_len(&bytes, MAX_DEPTH) == Some(bytes.len());
+            prop_assert_eq!(decode_packed::<serde::de::IgnoredAny>(&bytes).is_ok(), whole);
         }
 
         #[test]

@@ -16,14 +16,9 @@
 -- its error code is not ERR (nor WRONGTYPE), which INCRBY uses for the value's own faults.
 local key = KEYS[1]
 
--- Whether a pcall error is about the value (ERR ..., WRONGTYPE ...), not a refusal.
-local function about_the_value(reply)
-  local code = string.match(reply.err, '^(%S+)')
-  return code == 'ERR' or code == 'WRONGTYPE'
-end
-
 -- Fast path: an existing key holding a canonical integer (what the codec writes). INCRBY
 -- refuses anything else without changing it, and then the full checks below classify it.
+-- Nothing else runs on this path (no closure, no table): it is the script's cost per call.
 if redis.call('EXISTS', key) == 0 then
   return {1, ''}
 end
@@ -35,6 +30,14 @@ if type(fast) == 'number' then
   end
   return {0, redis.call('GET', key)}
 end
+
+-- Slow path.
+-- Whether a pcall error is about the value (ERR ..., WRONGTYPE ...), not a refusal.
+local function about_the_value(reply)
+  local code = string.match(reply.err, '^(%S+)')
+  return code == 'ERR' or code == 'WRONGTYPE'
+end
+
 if not about_the_value(fast) then
   return fast
 end

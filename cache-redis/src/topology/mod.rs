@@ -285,8 +285,9 @@ impl Driver {
         if let Some(replicas) = &self.replicas {
             if !self.read_your_writes.recent(keys) {
                 self.check(command, cmd)?;
+                // Boxed, so that reads without replicas do not carry this future inline.
                 if let replicas::ReplicaRead::Answer(answer) =
-                    replicas.read(command, cmd, self.timeouts).await
+                    Box::pin(replicas.read(command, cmd, self.timeouts)).await
                 {
                     return convert(command, Ok(answer?));
                 }
