@@ -11,7 +11,7 @@ use std::sync::Arc;
 use cachette_api::{async_trait, Bytes, Cache, CacheBackend, Expiry, KeyTtl, SetOptions};
 
 use crate::fixture::{
-    compose, Fixture, OpInput, Payload, Workload, BARE_PREFIX, OURS_PREFIX, RAW_PREFIX,
+    compose, Fixture, OpInput, Payload, Workload, BARE_PREFIX, BATCH, OURS_PREFIX, RAW_PREFIX,
 };
 use crate::subject::{MokaSameWork, RawMoka, RawRedis, Subject, SubjectId};
 use crate::Result;
@@ -21,6 +21,18 @@ pub(crate) const SUBCOMMAND: &str = "instr-probe";
 
 /// Operations per probe.
 const OPS: u64 = 5_000;
+
+/// Operations per probe of a batch (each call is [`BATCH`] keys).
+const BATCH_OPS: u64 = 200;
+
+/// How many operations `probe` counts.
+fn ops_of(probe: &str) -> u64 {
+    if probe.ends_with("-many") {
+        BATCH_OPS
+    } else {
+        OPS
+    }
+}
 
 /// Keys the probes walk through (all written before the loop).
 const KEYS: usize = 1_000;
@@ -38,7 +50,7 @@ pub(crate) struct Probe {
 }
 
 /// The rows of the table: (ours, the same work on the raw crate, the bare crate).
-pub(crate) const ROWS: [(Probe, Option<Probe>, Option<Probe>); 8] = [
+pub(crate) const ROWS: [(Probe, Option<Probe>, Option<Probe>); 10] = [
     (
         Probe {
             name: "ours-memory-get",
@@ -104,6 +116,34 @@ pub(crate) const ROWS: [(Probe, Option<Probe>, Option<Probe>); 8] = [
         Some(Probe {
             name: "bare-redis-set",
             what: "redis crate SET … PX",
+        }),
+    ),
+    (
+        Probe {
+            name: "ours-redis-get-many",
+            what: "Redis get_many ×100 of 100 B, client side",
+        },
+        Some(Probe {
+            name: "redis-same-get-many",
+            what: "redis crate MGET + rmp decode + HashMap",
+        }),
+        Some(Probe {
+            name: "bare-redis-get-many",
+            what: "redis crate MGET",
+        }),
+    ),
+    (
+        Probe {
+            name: "ours-redis-set-many",
+            what: "Redis set_many ×100 of 100 B, client side",
+        },
+        Some(Probe {
+            name: "redis-same-set-many",
+            what: "redis crate pipeline of SET … PX + rmp encode",
+        }),
+        Some(Probe {
+            name: "bare-redis-set-many",
+            what: "redis crate pipeline of SET … PX",
         }),
     ),
     (
@@ -212,7 +252,7 @@ fn count(
         .arg("--collect-atstart=no")
         .arg("--toggle-collect=*instr::measured*")
         .arg(std::env::current_exe()?)
-        .args([SUBCOMMAND, probe, &OPS.to_string()])
+        .args([SUBCOMMAND, probe, &ops_of(probe).to_string()])
         .envs(redis_url.map(|url| (REDIS_URL_VAR, url)))
         .output()?;
     if !status.status.success() {
@@ -238,9 +278,9 @@ fn count(
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| format!("no totals in {}", out.display()))?;
-    let per_op = total as f64 / OPS as f64;
+    let per_op = total as f64 / ops_of(probe) as f64;
     let lines = if listing {
-        annotate(&out).unwrap_or_else(|e| vec![format!("(callgrind_annotate failed: {e})")])
+        annotate(&out, ops_of(probe)).unwrap_or_else(|e| vec![format!("(callgrind_annotate failed: {e})")])
     } else {
         Vec::new()
     };
@@ -248,8 +288,8 @@ fn count(
 }
 
 /// The functions that cost most by themselves (self cost), per operation:
-/// `callgrind_annotate` output with its counts divided by [`OPS`].
-fn annotate(out: &Path) -> Result<Vec<String>> {
+/// `callgrind_annotate` output with its counts divided by the operations counted, `ops`.
+fn annotate(out: &Path, ops: u64) -> Result<Vec<String>> {
     let output = Command::new("callgrind_annotate")
         .args(["--threshold=100"])
         .arg(out)
@@ -272,7 +312,7 @@ fn annotate(out: &Path) -> Result<Vec<String>> {
             .map_or(rest, |(_, r)| r.trim_start());
         let function = rest.split_once(':').map_or(rest, |(_, f)| f);
         let function = function.split(" [").next().unwrap_or(function).trim();
-        let per_op = ir as f64 / OPS as f64;
+        let per_op = ir as f64 / ops as f64;
         if per_op < 25.0 || function.contains("measured") || function == "PROGRAM TOTALS" {
             continue;
         }
@@ -411,9 +451,9 @@ impl RedisProbes {
         Ok(probes)
     }
 
-    /// Call `i` of `workload` on `subject`.
+    /// Call `i` of `workload` on `subject` (batches of [`BATCH`] keys).
     async fn run(&self, subject: &Subject, workload: Workload, i: u64) -> Result<()> {
-        let input = OpInput::new(workload, 0, 0, i, 1);
+        let input = OpInput::new(workload, 0, 0, i, BATCH);
         subject.run(workload, &self.fixture, &input).await
     }
 }
@@ -546,6 +586,12 @@ async fn ops(bench: &Bench, probe: &str, from: u64, n: u64) -> Result<()> {
                     "ours-redis-set" => (&r.ours, Workload::Set),
                     "redis-same-set" => (&r.same, Workload::Set),
                     "bare-redis-set" => (&r.bare, Workload::Set),
+                    "ours-redis-get-many" => (&r.ours, Workload::GetMany),
+                    "redis-same-get-many" => (&r.same, Workload::GetMany),
+                    "bare-redis-get-many" => (&r.bare, Workload::GetMany),
+                    "ours-redis-set-many" => (&r.ours, Workload::SetMany),
+                    "redis-same-set-many" => (&r.same, Workload::SetMany),
+                    "bare-redis-set-many" => (&r.bare, Workload::SetMany),
                     other => return Err(format!("instr-probe: unknown operation {other:?}").into()),
                 };
                 r.run(subject, workload, i).await?;

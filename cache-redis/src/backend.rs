@@ -42,13 +42,8 @@ fn flag(reply: i64) -> bool {
 }
 
 /// `SET key value [PX ms]`, the options of `mode` still to add.
-fn set_command(key: &str, value: &[u8], expiry: Expiry) -> redis::Cmd {
-    let mut cmd = redis::cmd("SET");
-    cmd.arg(key).arg(value);
-    if let Some(ms) = px(expiry) {
-        cmd.arg("PX").arg(ms);
-    }
-    cmd
+fn set_command(key: &str, value: &[u8], expiry: Expiry, flags: &[&str]) -> redis::Cmd {
+    crate::topology::set_command(key, value, px(expiry), flags)
 }
 
 #[async_trait]
@@ -71,16 +66,12 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn set(&self, key: &str, value: Bytes, options: SetOptions) -> Result<bool> {
-        let mut cmd = set_command(key, &value, options.expiry);
-        match options.mode {
-            SetMode::IfAbsent => {
-                cmd.arg("NX");
-            }
-            SetMode::IfPresent => {
-                cmd.arg("XX");
-            }
-            _ => {}
-        }
+        let flags: &[&str] = match options.mode {
+            SetMode::IfAbsent => &["NX"],
+            SetMode::IfPresent => &["XX"],
+            _ => &[],
+        };
+        let cmd = set_command(key, &value, options.expiry, flags);
         let driver = self.inner.driver().await?;
         let written = driver.query("SET", OnReplace::Fail, &cmd).await;
         driver.wrote(&[key.as_bytes()]);
@@ -94,8 +85,7 @@ impl CacheBackend for RedisBackend {
     /// One `SET key value NX GET [PX ms]` (Redis 7.0 or later): `nil` when written, the
     /// current value otherwise.
     async fn add_or_get(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<Option<Bytes>> {
-        let mut cmd = set_command(key, &value, expiry);
-        cmd.arg("NX").arg("GET");
+        let cmd = set_command(key, &value, expiry, &["NX", "GET"]);
         let driver = self.inner.driver().await?;
         let written = driver.query("SET NX GET", OnReplace::Fail, &cmd).await;
         driver.wrote(&[key.as_bytes()]);

@@ -135,6 +135,13 @@ pub(crate) trait Topology: fmt::Debug + Send + Sync + 'static {
     /// the order their first key comes.
     fn group(&self, keys: &[&[u8]]) -> Vec<Vec<usize>>;
 
+    /// Whether [`batch`](Topology::batch) sends every chain in one pipeline on one
+    /// connection, in the order given (one server): then a batch need not keep keys in
+    /// chains of their own to keep their order. A cluster runs its chains side by side.
+    fn pipelines_in_order(&self) -> bool {
+        false
+    }
+
     /// The nodes that hold keys.
     async fn nodes(&self) -> Result<Vec<Node>>;
 
@@ -543,19 +550,18 @@ impl Driver {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let groups = by_key(entries.iter().map(|(key, _)| key.as_str()));
+        // Entries of one key must be applied in the caller's order: one pipeline keeps the
+        // order of everything; chains that run side by side keep it per key.
+        let groups = if self.topology.pipelines_in_order() {
+            vec![(0..entries.len()).collect()]
+        } else {
+            by_key(entries.iter().map(|(key, _)| key.as_str()))
+        };
         let mut chains = Vec::with_capacity(groups.len());
         for indices in &groups {
             let mut chain = Vec::with_capacity(indices.len());
             for (key, value) in indices.iter().filter_map(|&i| entries.get(i)) {
-                let mut cmd = redis::cmd("SET");
-                cmd.arg(key).arg(value.as_ref());
-                if let Some(ms) = px {
-                    cmd.arg("PX").arg(ms);
-                }
-                for flag in flags {
-                    cmd.arg(*flag);
-                }
+                let cmd = set_command(key, value, px, flags);
                 chain.push(Part::new(cmd, key.as_bytes()));
             }
             chains.push(chain);
@@ -710,6 +716,21 @@ fn with_expiry_items(command: &str, reply: Value) -> Result<Vec<Option<(Bytes, E
             other => Err(error::unexpected(command, format!("{other:?}"))),
         })
         .collect()
+}
+
+/// `SET key value [PX ms] [flags…]`, its buffers sized once.
+pub(crate) fn set_command(key: &str, value: &[u8], px: Option<u64>, flags: &[&str]) -> Cmd {
+    let args = 3 + 2 * usize::from(px.is_some()) + flags.len();
+    let data = 3 + key.len() + value.len() + 22 + flags.iter().map(|f| f.len()).sum::<usize>();
+    let mut cmd = Cmd::with_capacity(args, data);
+    cmd.arg("SET").arg(key).arg(value);
+    if let Some(ms) = px {
+        cmd.arg("PX").arg(ms);
+    }
+    for flag in flags {
+        cmd.arg(*flag);
+    }
+    cmd
 }
 
 /// The indices of `keys`, grouped by key; the groups in the order their first key comes.

@@ -647,6 +647,10 @@ impl Topology for Sentinel {
         }
     }
 
+    fn pipelines_in_order(&self) -> bool {
+        true
+    }
+
     async fn nodes(&self) -> Result<Vec<Node>> {
         Ok(vec![Node::Server])
     }

@@ -89,6 +89,10 @@ impl Topology for Server {
         }
     }
 
+    fn pipelines_in_order(&self) -> bool {
+        true
+    }
+
     async fn nodes(&self) -> Result<Vec<Node>> {
         Ok(vec![Node::Server])
     }
