@@ -332,6 +332,9 @@ pub async fn get_or_set_many_loads_missing_keys_once(h: &Harness) -> Result<()> 
         .await?;
     let keys: Vec<&str> = results.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["a", "bb", "missing", "bb"]);
+    // One hit; a key given twice is one miss.
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.misses), (1, 2));
     assert_eq!(results[0].1.as_ref().ok(), Some(&1));
     assert_eq!(results[1].1.as_ref().ok(), Some(&20));
     assert_eq!(
