@@ -463,11 +463,17 @@ mod tests {
     #[tokio::test]
     async fn a_batch_leads_its_keys_once_and_its_keys_are_joined_one_by_one() {
         let flights = Arc::new(SingleFlight::default());
-        let Joins { leader, parts } = flights.join_many(["a", "b", "a", "c"]);
+        let Joins { leader, parts } = flights.join_many(["a", "b", "a", "c", "b"]);
         let leader = leader.expect("nobody loads these keys: the batch leads");
         assert!(matches!(
             parts[..],
-            [Part::Lead, Part::Lead, Part::Repeat(0), Part::Lead]
+            [
+                Part::Lead,
+                Part::Lead,
+                Part::Repeat(0),
+                Part::Lead,
+                Part::Repeat(1)
+            ]
         ));
         assert_eq!(flights.len(), 3);
         // A single caller, and another batch, join a key of the batch at its place.
