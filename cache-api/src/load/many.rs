@@ -6,7 +6,7 @@ use std::future::Future;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::single_flight::{Joined, Leader, Patience, Role};
+use super::single_flight::{bytes_of, Joins, Leader, Part};
 use super::{loader_error, BoxError, Produced};
 use crate::cache::Call;
 use crate::{Cache, Error, ErrorKind, Result, WriteOptions};
@@ -80,77 +80,66 @@ impl Cache {
     {
         let options = options.into();
         let call = self.call("get_or_set_many", None);
-        let composed = call.compose_all(keys)?;
+        let mut composed = call.compose_all(keys)?;
         let found = self.read_many(call, keys).await?;
         let mut slots: Vec<Slot<T>> = Vec::with_capacity(keys.len());
-        // The slots of each missing composed key; the first one is the key's "owner".
-        let mut missing: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut owners = Vec::new();
+        let mut missing = Vec::new();
         for (i, bytes) in found.into_iter().enumerate() {
             match bytes {
                 Some(bytes) => slots.push(Some(call.about(keys[i].as_ref()).decode(&bytes))),
                 None => {
                     slots.push(None);
-                    let same = missing.entry(composed[i].as_str()).or_default();
-                    if same.is_empty() {
-                        owners.push(i);
-                    }
-                    same.push(i);
+                    missing.push(i);
                 }
             }
         }
-        let missed: usize = missing.values().map(Vec::len).sum();
-        self.counters().hit((keys.len() - missed) as u64);
-        self.counters().miss(owners.len() as u64);
+        self.counters().hit((keys.len() - missing.len()) as u64);
 
+        // Each round joins the keys still to load, all under one lock: this call leads the
+        // keys whose load does not run yet (one leader, one loader call), then waits for the
+        // others; keys whose leader went away without an outcome join the next round.
         let flights = &self.shared.flights;
-        let mut leaders = Vec::new();
-        let mut followers = Vec::new();
-        for i in owners {
-            match flights.join(&composed[i]) {
-                Role::Leader(leader) => leaders.push((i, leader)),
-                Role::Follower(follower) => followers.push((i, follower)),
-            }
-        }
-        // Lead first (so that no two calls wait on each other), then follow; keys whose
-        // leader went away are led in the next round.
-        let mut settle = |i: usize, produced: Result<Produced<T>>| {
-            let copies = missing
-                .get(composed[i].as_str())
-                .map_or(&[][..], |s| &s[1..]);
-            match produced {
-                Ok((value, bytes)) => {
-                    for &copy in copies {
-                        slots[copy] = Some(call.about(keys[copy].as_ref()).decode(&bytes));
+        // The keys given twice: (the repeat, the position of its first), settled together.
+        let mut repeats: Vec<(usize, usize)> = Vec::new();
+        let mut first_round = true;
+        while !missing.is_empty() {
+            let Joins { leader, parts } =
+                flights.join_many(missing.iter().map(|&i| composed[i].as_str()));
+            let mut led = Vec::new();
+            let mut followers = Vec::new();
+            for (&i, part) in missing.iter().zip(parts) {
+                match part {
+                    Part::Lead => led.push(i),
+                    Part::Follow(follower) => followers.push((i, follower)),
+                    Part::Repeat(at) => {
+                        if let Some(&first) = missing.get(at) {
+                            repeats.push((i, first));
+                        }
                     }
-                    slots[i] = Some(call.about(keys[i].as_ref()).value_of((value, bytes)));
-                }
-                Err(err) => {
-                    for &copy in copies {
-                        slots[copy] = Some(Err(err.clone()));
-                    }
-                    slots[i] = Some(Err(err));
                 }
             }
-        };
-        loop {
-            if !leaders.is_empty() {
-                let led = self
-                    .lead_batch(call, keys, &composed, options, &mut load, leaders)
+            if first_round {
+                self.counters().miss((missing.len() - repeats.len()) as u64);
+                first_round = false;
+            }
+            // Lead first (so that no two calls wait on each other), then follow.
+            if let Some(leader) = leader {
+                let produced = self
+                    .lead_batch(call, keys, &mut composed, options, &mut load, &led, leader)
                     .await;
-                for (i, produced) in led {
-                    settle(i, produced);
+                for (&i, produced) in led.iter().zip(produced) {
+                    settle(call, keys, &mut slots, &repeats, i, produced);
                 }
             }
-            leaders = Vec::new();
-            for (i, follower) in std::mem::take(&mut followers) {
-                match follower.follow(Patience::default()).await {
-                    Joined::Lead(leader) => leaders.push((i, leader)),
-                    Joined::Outcome(outcome) => settle(i, outcome.map(|bytes| (None, bytes))),
+            missing = Vec::new();
+            for (i, follower) in followers {
+                match follower.outcome().await {
+                    Some(outcome) => {
+                        let produced = outcome.map(|bytes| (None, bytes));
+                        settle(call, keys, &mut slots, &repeats, i, produced);
+                    }
+                    None => missing.push(i),
                 }
-            }
-            if leaders.is_empty() {
-                break;
             }
         }
         Ok(keys
@@ -169,18 +158,20 @@ impl Cache {
             .collect())
     }
 
-    /// Calls the loader once for the keys `leaders` lead, stores what it returned (each
-    /// value only if no other writer stored first) and hands every outcome to its followers.
+    /// Calls the loader once for the keys `led` (positions in `keys`, in the order of
+    /// `leader`'s keys), stores what it returned (each value only if no other writer stored
+    /// first) and hands every outcome to the followers; answers them in the same order.
     #[allow(clippy::too_many_arguments)]
     async fn lead_batch<T, K, F, Fut, E>(
         &self,
         call: Call<'_>,
         keys: &[K],
-        composed: &[String],
+        composed: &mut [String],
         options: WriteOptions,
         load: &mut F,
-        leaders: Vec<(usize, Leader)>,
-    ) -> Vec<(usize, Result<Produced<T>>)>
+        led: &[usize],
+        leader: Leader,
+    ) -> Vec<Result<Produced<T>>>
     where
         T: Serialize + DeserializeOwned,
         K: AsRef<str>,
@@ -188,57 +179,81 @@ impl Cache {
         Fut: Future<Output = std::result::Result<HashMap<String, T>, E>>,
         E: Into<BoxError>,
     {
-        let asked = leaders
-            .iter()
-            .map(|(i, _)| keys[*i].as_ref().to_owned())
-            .collect();
+        let asked = led.iter().map(|&i| keys[i].as_ref().to_owned()).collect();
         let mut values = match load(asked).await {
             Ok(values) => values,
             Err(e) => {
                 let err = loader_error(e.into());
-                return leaders
-                    .into_iter()
-                    .map(|(i, leader)| {
-                        let err = call.about(keys[i].as_ref()).fail(err.clone());
-                        leader.finish(Err(err.clone()));
-                        (i, Err(err))
-                    })
+                let failed: Vec<Result<Produced<T>>> = led
+                    .iter()
+                    .map(|&i| Err(call.about(keys[i].as_ref()).fail(err.clone())))
                     .collect();
+                leader.finish_each(failed.iter().map(bytes_of));
+                return failed;
             }
         };
         let lifetime = self.lifetime(options.ttl);
-        let mut outcomes: Vec<(usize, Leader, Slot<Produced<T>>)> = Vec::new();
+        let mut outcomes: Vec<Slot<Produced<T>>> = Vec::with_capacity(led.len());
         let mut entries = Vec::new();
-        for (i, leader) in leaders {
+        for &i in led {
             let key = keys[i].as_ref();
             match values.remove(key) {
                 Some(value) => {
-                    entries.push((key, composed[i].clone(), value));
-                    outcomes.push((i, leader, None));
+                    // A led key is settled by this round: its composed key is not needed again.
+                    entries.push((key, std::mem::take(&mut composed[i]), value));
+                    outcomes.push(None);
                 }
                 None => {
                     let err = call.about(key).fail(Error::new(
                         ErrorKind::NotFound,
                         "the loader returned no value for this key",
                     ));
-                    outcomes.push((i, leader, Some(Err(err))));
+                    outcomes.push(Some(Err(err)));
                 }
             }
         }
         // One backend call stores every loaded value (one pipeline on Redis).
         let mut stored = call.produce_many(entries, lifetime).await.into_iter();
-        outcomes
+        let produced: Vec<Result<Produced<T>>> = outcomes
             .into_iter()
-            .map(|(i, leader, outcome)| {
-                let produced = outcome.or_else(|| stored.next()).unwrap_or_else(|| {
+            .zip(led)
+            .map(|(outcome, &i)| {
+                outcome.or_else(|| stored.next()).unwrap_or_else(|| {
                     Err(call.about(keys[i].as_ref()).fail(Error::new(
                         ErrorKind::Backend,
                         "the store of this key ended without an outcome",
                     )))
-                });
-                leader.hand_over(&produced);
-                (i, produced)
+                })
             })
-            .collect()
+            .collect();
+        leader.finish_each(produced.iter().map(bytes_of));
+        produced
+    }
+}
+
+/// Settles the key at `i` (and its repeats) with the outcome of its load: the value the
+/// leader produced, or the bytes, decoded.
+fn settle<'a, T: DeserializeOwned, K: AsRef<str>>(
+    call: Call<'a>,
+    keys: &'a [K],
+    slots: &mut [Slot<T>],
+    repeats: &[(usize, usize)],
+    i: usize,
+    produced: Result<Produced<T>>,
+) {
+    let copies = repeats.iter().filter(|&&(_, first)| first == i);
+    match produced {
+        Ok((value, bytes)) => {
+            for &(copy, _) in copies {
+                slots[copy] = Some(call.about(keys[copy].as_ref()).decode(&bytes));
+            }
+            slots[i] = Some(call.about(keys[i].as_ref()).value_of((value, bytes)));
+        }
+        Err(err) => {
+            for &(copy, _) in copies {
+                slots[copy] = Some(Err(err.clone()));
+            }
+            slots[i] = Some(Err(err));
+        }
     }
 }

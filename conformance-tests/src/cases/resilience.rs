@@ -332,6 +332,9 @@ pub async fn get_or_set_many_loads_missing_keys_once(h: &Harness) -> Result<()> 
         .await?;
     let keys: Vec<&str> = results.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["a", "bb", "missing", "bb"]);
+    // One hit; a key given twice is one miss.
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.misses), (1, 2));
     assert_eq!(results[0].1.as_ref().ok(), Some(&1));
     assert_eq!(results[1].1.as_ref().ok(), Some(&20));
     assert_eq!(
@@ -384,19 +387,29 @@ pub async fn get_or_set_many_joins_running_loads_and_reports_failures(h: &Harnes
     assert_eq!(slow.await.expect("task panicked")?, 1);
 
     let results = cache
-        .get_or_set_many::<i32, _, _, _, _>(&["x", "y", "b"], |_keys| async {
+        .get_or_set_many::<i32, _, _, _, _>(&["x", "y", "b", "x"], |_keys| async {
             Err(std::io::Error::other("batch API down"))
         })
         .await?;
-    assert_eq!(
-        results[0].1.as_ref().map_err(|e| e.kind()).err(),
-        Some(ErrorKind::Loader)
-    );
-    assert_eq!(
-        results[1].1.as_ref().map_err(|e| e.kind()).err(),
-        Some(ErrorKind::Loader)
-    );
+    for failed in [0, 1, 3] {
+        assert_eq!(
+            results[failed].1.as_ref().map_err(|e| e.kind()).err(),
+            Some(ErrorKind::Loader),
+            "key {failed}"
+        );
+    }
     assert_eq!(results[2].1.as_ref().ok(), Some(&2));
+    // The repeated key fails with the loader's error, as its first.
+    let message = |i: usize| results[i].1.as_ref().err().map(ToString::to_string);
+    assert_eq!(message(3), message(0));
     assert!(!cache.has_key("x").await?);
+    // The failed batch freed its keys: the next caller loads them, without waiting.
+    let loaded = tokio::time::timeout(
+        Duration::from_secs(5),
+        cache.get_or_set_with("x", || async { Ok::<_, std::io::Error>(5) }),
+    )
+    .await
+    .expect("a failed batch must not leave its keys' loads running")?;
+    assert_eq!(loaded, 5);
     Ok(())
 }
