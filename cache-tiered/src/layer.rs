@@ -297,7 +297,14 @@ impl Inner {
     }
 
     /// The value of `key` in L1, if it may be served.
+    ///
+    /// Each read spends one unit of Tokio's cooperative budget: an in-process L1 answers at
+    /// once, so a task doing nothing but L1 hits would otherwise never yield, and on a
+    /// current-thread runtime the listener would never run: no confirmation, every hit
+    /// counted unconfirmed, then L1 distrusted and cleared. With the budget, the task yields
+    /// once every 128 reads or so (see `tokio::task::coop`).
     async fn read_l1(&self, key: &str) -> Option<Bytes> {
+        tokio::task::coop::consume_budget().await;
         let sealed = self.l1().get(key).await.ok()??;
         self.open(key, &sealed)
     }
