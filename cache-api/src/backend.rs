@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::expiry::{Expiry, KeyTtl};
-use crate::Result;
+use crate::{Result, StoredEntry};
 
 /// When a [`CacheBackend::set`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -83,6 +83,21 @@ pub trait CacheBackend: Debug + Send + Sync + 'static {
     /// # Behavior
     /// - Returns `None` for a missing or expired key.
     async fn get(&self, key: &str) -> Result<Option<Bytes>>;
+
+    /// Reads one key with the entry's [`DecodedMemo`](crate::DecodedMemo), so that
+    /// [`Cache::get_shared`](crate::Cache::get_shared) decodes each stored value once.
+    ///
+    /// # Behavior
+    /// - Answers what [`get`](CacheBackend::get) answers, the bytes in a [`StoredEntry`].
+    /// - A backend that keeps memos makes a new one for every value it stores (any change of
+    ///   the bytes: a write, `incr`), and hands out the same one for every read of that value.
+    ///
+    /// The default implementation answers `get`'s bytes without a memo (every
+    /// `get_shared` then decodes, as `get` does): the right answer for a backend whose values
+    /// live outside the process. An in-process backend keeps a memo with each entry.
+    async fn get_entry(&self, key: &str) -> Result<Option<StoredEntry>> {
+        Ok(self.get(key).await?.map(StoredEntry::new))
+    }
 
     /// Reads many keys at once (Redis: one `MGET`).
     ///
@@ -281,6 +296,9 @@ macro_rules! forward_backend {
             }
             async fn get(&self, key: &str) -> Result<Option<Bytes>> {
                 (**self).get(key).await
+            }
+            async fn get_entry(&self, key: &str) -> Result<Option<StoredEntry>> {
+                (**self).get_entry(key).await
             }
             async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
                 (**self).get_many(keys).await

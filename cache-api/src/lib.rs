@@ -15,6 +15,7 @@ mod expiry;
 mod invalidation;
 mod key;
 mod load;
+mod memo;
 mod options;
 mod redact;
 mod stats;
@@ -32,6 +33,7 @@ pub use invalidation::{
 };
 pub use key::{KeyPolicy, DEFAULT_MAX_KEY_LEN};
 pub use load::{FailSafe, Lease, LoadPolicy, Loaded, OnUndecodable, Source};
+pub use memo::{DecodedMemo, StoredEntry};
 pub use options::WriteOptions;
 pub use redact::redact_url;
 pub use stats::CacheStats;

@@ -349,13 +349,21 @@ impl Run<'_> {
                 same_work: true,
             },
         ];
+        subjects.push(Subject::Ours {
+            id: SubjectId::OursMemoryShared,
+            cache: memory.cache_builder().with_prefix(OURS_PREFIX).build()?,
+        });
         let mut tiered_layer = None;
-        if self.options.runs_subject(SubjectId::OursTiered) {
+        let tiered_ids = [SubjectId::OursTiered, SubjectId::OursTieredShared];
+        if tiered_ids.iter().any(|&id| self.options.runs_subject(id)) {
+            // Both read the same keys through one layer: one L1, one channel.
             let layer = tiered(&self.url, redis.clone()).await?;
-            subjects.push(Subject::Ours {
-                id: SubjectId::OursTiered,
-                cache: layer.cache_builder().with_prefix(TIERED_PREFIX).build()?,
-            });
+            for id in tiered_ids {
+                subjects.push(Subject::Ours {
+                    id,
+                    cache: layer.cache_builder().with_prefix(TIERED_PREFIX).build()?,
+                });
+            }
             tiered_layer = Some(layer);
         }
         if self.options.runs_subject(SubjectId::RedisBenchmark) {
@@ -396,7 +404,8 @@ impl Run<'_> {
         if tasks == 1 {
             for subject in &subjects {
                 if let Subject::Ours { id, cache } = subject {
-                    if *id == SubjectId::OursTiered {
+                    // Once per backend: the other subjects share these backends.
+                    if id.is_tiered() || id.reads_shared() {
                         continue;
                     }
                     eprintln!("batch loading on {}", cache.backend().name());

@@ -31,9 +31,10 @@ OPTIONS:
                         `bm:`,
                         and redis-benchmark writes `key:*` keys; nothing is flushed
     --subjects LIST     only these subjects, for profiling (comma-separated: ours-memory,
-                        moka-same-work, bare-moka, ours-redis, redis-same-work, bare-redis,
-                        redis-manager, redis-benchmark); also skips the resident-memory
-                        probes
+                        ours-memory-shared, moka-same-work, bare-moka, ours-tiered,
+                        ours-tiered-shared, ours-redis, redis-same-work, bare-redis,
+                        redis-manager, redis-benchmark; `-shared`: hits read with
+                        get_shared); also skips the resident-memory probes
     --workloads LIST    only these workloads, for profiling (comma-separated: get-hit,
                         get-miss, set, add, incr, get-many, set-many, get-or-set-with-hit)
     -h, --help          this text

@@ -202,7 +202,8 @@ pub(crate) fn targets(results: &Results) -> Vec<Target> {
 }
 
 /// The tiered layer's L1 hits against the memory backend's hits and bare moka, per value
-/// size and concurrency.
+/// size and concurrency, read with `get` and with `get_shared` (and the memory backend's
+/// `get_shared` against bare moka).
 fn tiered_table(md: &mut String, results: &Results) {
     let mut rows = Vec::new();
     for &tasks in &results.plan.concurrency {
@@ -214,13 +215,17 @@ fn tiered_table(md: &mut String, results: &Results) {
             let Some(tiered) = c.measured(SubjectId::OursTiered) else {
                 continue;
             };
+            let shared = SubjectId::OursTieredShared;
             rows.push(format!(
-                "| {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 tasks_label(tasks),
                 size(value),
                 rate(tiered.summary.ops_per_sec),
                 ratio(c.ratio_between(SubjectId::OursTiered, SubjectId::OursMemory)),
                 ratio(c.ratio_between(SubjectId::OursTiered, SubjectId::BareMoka)),
+                ratio(c.ratio_between(shared, SubjectId::OursMemory)),
+                ratio(c.ratio_between(shared, SubjectId::BareMoka)),
+                ratio(c.ratio_between(SubjectId::OursMemoryShared, SubjectId::BareMoka)),
             ));
         }
     }
@@ -236,11 +241,15 @@ fn tiered_table(md: &mut String, results: &Results) {
         md,
         "Our `Cache` on `cache-tiered` (the memory backend as L1 over the Redis backend, \
          coherent through Redis pub/sub), reading keys its L1 holds, in the same rounds as the \
-         in-process subjects. Each hit decodes the stored bytes, as the memory backend's does.\n"
+         in-process subjects. Each hit read with `get` decodes the stored bytes, as the memory \
+         backend's does; read with `get_shared`, each L1 entry is decoded once and its hits \
+         share that value (the memory backend's `get_shared` likewise).\n"
     );
     let _ = writeln!(
         md,
-        "| tasks | value | tiered ops/s | tiered/memory backend | tiered/bare moka |\n|---|---|--:|--:|--:|"
+        "| tasks | value | tiered ops/s | tiered/memory backend | tiered/bare moka \
+         | tiered get_shared/memory backend get | tiered get_shared/bare moka \
+         | memory get_shared/bare moka |\n|---|---|--:|--:|--:|--:|--:|--:|"
     );
     for row in rows {
         let _ = writeln!(md, "{row}");

@@ -77,6 +77,11 @@ pub(crate) enum SubjectId {
     /// Our `Cache` on the tiered layer: the memory backend as L1 over the Redis backend,
     /// coherent through Redis pub/sub; measured on L1 hits (the in-process family).
     OursTiered,
+    /// [`OursTiered`](SubjectId::OursTiered) read with `Cache::get_shared`: an L1 hit answers
+    /// the value its L1 entry decoded once.
+    OursTieredShared,
+    /// [`OursMemory`](SubjectId::OursMemory) read with `Cache::get_shared`.
+    OursMemoryShared,
     /// The redis crate encoding and decoding every value; `incr` is the minimal script.
     RedisSameWork,
     /// The redis crate sending stored bytes as they are; `incr` is `INCRBY`.
@@ -90,11 +95,13 @@ pub(crate) enum SubjectId {
 
 impl SubjectId {
     /// Every subject, in the order of the report.
-    pub(crate) const ALL: [SubjectId; 9] = [
+    pub(crate) const ALL: [SubjectId; 11] = [
         SubjectId::OursMemory,
         SubjectId::MokaSameWork,
         SubjectId::BareMoka,
         SubjectId::OursTiered,
+        SubjectId::OursTieredShared,
+        SubjectId::OursMemoryShared,
         SubjectId::OursRedis,
         SubjectId::RedisSameWork,
         SubjectId::BareRedis,
@@ -110,6 +117,8 @@ impl SubjectId {
             SubjectId::BareMoka => "bare-moka",
             SubjectId::OursRedis => "ours-redis",
             SubjectId::OursTiered => "ours-tiered",
+            SubjectId::OursTieredShared => "ours-tiered-shared",
+            SubjectId::OursMemoryShared => "ours-memory-shared",
             SubjectId::RedisSameWork => "redis-same-work",
             SubjectId::BareRedis => "bare-redis",
             SubjectId::RedisManager => "redis-manager",
@@ -125,6 +134,8 @@ impl SubjectId {
             SubjectId::BareMoka => "bare moka",
             SubjectId::OursRedis => "ours (redis)",
             SubjectId::OursTiered => "ours (tiered, L1 hit)",
+            SubjectId::OursTieredShared => "ours (tiered, L1 hit, get_shared)",
+            SubjectId::OursMemoryShared => "ours (memory, get_shared)",
             SubjectId::RedisSameWork => "redis crate, same work",
             SubjectId::BareRedis => "bare redis crate",
             SubjectId::RedisManager => "redis crate via ConnectionManager, same work",
@@ -138,19 +149,37 @@ impl SubjectId {
             SubjectId::OursMemory
             | SubjectId::MokaSameWork
             | SubjectId::BareMoka
-            | SubjectId::OursTiered => Family::Memory,
+            | SubjectId::OursTiered
+            | SubjectId::OursTieredShared
+            | SubjectId::OursMemoryShared => Family::Memory,
             _ => Family::Redis,
         }
     }
 
     /// Whether it runs `workload` (redis-benchmark knows GET and SET only; the tiered layer
-    /// is measured where it differs from Redis: hits served by its L1).
+    /// is measured where it differs from Redis: hits served by its L1; `get_shared` is a
+    /// read of one key).
     pub(crate) fn runs(self, workload: Workload) -> bool {
         match self {
             SubjectId::RedisBenchmark => matches!(workload, Workload::GetHit | Workload::Set),
-            SubjectId::OursTiered => workload == Workload::GetHit,
+            SubjectId::OursTiered | SubjectId::OursTieredShared | SubjectId::OursMemoryShared => {
+                workload == Workload::GetHit
+            }
             _ => true,
         }
+    }
+
+    /// Whether it is the tiered layer.
+    pub(crate) fn is_tiered(self) -> bool {
+        matches!(self, SubjectId::OursTiered | SubjectId::OursTieredShared)
+    }
+
+    /// Whether it reads with `Cache::get_shared` rather than `Cache::get`.
+    pub(crate) fn reads_shared(self) -> bool {
+        matches!(
+            self,
+            SubjectId::OursTieredShared | SubjectId::OursMemoryShared
+        )
     }
 }
 
@@ -462,7 +491,9 @@ impl Subject {
         input: &OpInput,
     ) -> Result<()> {
         match self {
-            Subject::Ours { cache, .. } => ours(cache, workload, fx, input).await,
+            Subject::Ours { id, cache } => {
+                ours(cache, id.reads_shared(), workload, fx, input).await
+            }
             Subject::MokaSameWork(raw) => moka_same_work(raw, workload, fx, input).await,
             Subject::BareMoka(raw) => bare_moka(raw, workload, fx, input).await,
             Subject::Redis { raw, same_work } => {
@@ -484,7 +515,7 @@ impl Subject {
                 for counter in &fx.counters {
                     cache.set(counter, &0_i64).await?;
                 }
-                if *id == SubjectId::OursTiered {
+                if id.is_tiered() {
                     // The steady state of an application's L1: every key read once since the
                     // last write. (Writes of keys that share an invalidation stripe hide each
                     // other's fresh L1 entries until the next read fills them again.)
@@ -579,13 +610,26 @@ impl Subject {
     }
 }
 
-/// Our `Cache`, as an application calls it: typed values, encoded and decoded on each call.
-async fn ours(cache: &Cache, workload: Workload, fx: &Fixture, input: &OpInput) -> Result<()> {
+/// Our `Cache`, as an application calls it: typed values, encoded and decoded on each call
+/// (a hit read with `get_shared` when `shared`: decoded once per stored value where the
+/// backend keeps decoded values).
+async fn ours(
+    cache: &Cache,
+    shared: bool,
+    workload: Workload,
+    fx: &Fixture,
+    input: &OpInput,
+) -> Result<()> {
     let i = input.index;
     match workload {
         Workload::GetHit => {
             let key = &fx.keys[i % fx.keys.len()];
-            if cache.get::<Payload>(key).await?.is_none() {
+            let hit = if shared {
+                cache.get_shared::<Payload>(key).await?.is_some()
+            } else {
+                cache.get::<Payload>(key).await?.is_some()
+            };
+            if !hit {
                 return Err(unexpected(workload, "a miss"));
             }
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use cachette_api::{
     async_trait, Bytes, Cache, CacheBackend, CacheBuilder, Error, ErrorKind, Expiry, KeyTtl,
-    Result, SetMode, SetOptions,
+    Result, SetMode, SetOptions, StoredEntry,
 };
 use moka::future::Cache as MokaCache;
 use moka::ops::compute::Op;
@@ -169,6 +169,14 @@ impl CacheBackend for MemoryBackend {
         Ok(self.live(self.store.get(key).await, now).map(|e| e.value))
     }
 
+    /// The value with its entry's memo: `Cache::get_shared` decodes each stored value once.
+    async fn get_entry(&self, key: &str) -> Result<Option<StoredEntry>> {
+        let now = Instant::now();
+        Ok(self
+            .live(self.store.get(key).await, now)
+            .map(|e| StoredEntry::with_memo(e.value, e.memo)))
+    }
+
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
         let mut out = Vec::with_capacity(keys.len());
         let now = Instant::now();
@@ -293,10 +301,7 @@ impl CacheBackend for MemoryBackend {
             });
             match next {
                 Ok(n) => {
-                    let updated = Entry {
-                        value: Bytes::from(n.to_string()),
-                        expires_at: entry.expires_at,
-                    };
+                    let updated = entry.replaced(Bytes::from(n.to_string()));
                     (Op::Put(updated), Ok(n))
                 }
                 Err(e) => (Op::Nop, Err(e)),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cachette_api::{
     async_trait, Bytes, Cache, CacheBackend, CacheBuilder, DynCacheBackend, Error, ErrorKind,
-    Expiry, KeyTtl, Result, SetOptions,
+    Expiry, KeyTtl, Result, SetOptions, StoredEntry,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -296,10 +296,38 @@ impl Inner {
         ))
     }
 
-    /// The value of `key` in L1, if it may be served.
-    async fn read_l1(&self, key: &str) -> Option<Bytes> {
-        let sealed = self.l1().get(key).await.ok()??;
-        self.open(key, &sealed)
+    /// The value of `key` in L1, if it may be served, with the L1 entry's memo (a new L1
+    /// entry, written by a fill, has a new one: the memo never outlives its value).
+    ///
+    /// Each read spends one unit of Tokio's cooperative budget: an in-process L1 answers at
+    /// once, so a task doing nothing but L1 hits would otherwise never yield, and on a
+    /// current-thread runtime the listener would never run: no confirmation, every hit
+    /// counted unconfirmed, then L1 distrusted and cleared. With the budget, the task yields
+    /// once every 128 reads or so (see `tokio::task::coop`).
+    async fn read_l1(&self, key: &str) -> Option<StoredEntry> {
+        tokio::task::coop::consume_budget().await;
+        let sealed = self.l1().get_entry(key).await.ok()??;
+        let value = self.open(key, &sealed.bytes)?;
+        // The memo of the sealed entry is the memo of its value: one L1 entry, one value.
+        Some(match sealed.memo {
+            Some(memo) => StoredEntry::with_memo(value, memo),
+            None => StoredEntry::new(value),
+        })
+    }
+
+    /// One key: from L1 when trusted and there, else from L2 (filling L1).
+    async fn read(&self, key: &str) -> Result<Option<StoredEntry>> {
+        let trust = self.trust();
+        if trust != Trust::None {
+            if let Some(entry) = self.read_l1(key).await {
+                self.count_hit(trust);
+                return Ok(Some(entry));
+            }
+        }
+        Ok(self
+            .read_through(key, trust)
+            .await?
+            .map(|(value, _)| StoredEntry::new(value)))
     }
 
     /// The value in sealed L1 bytes, if still current.
@@ -512,18 +540,14 @@ impl CacheBackend for TieredLayer {
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.check_open()?;
-        let inner = &self.inner;
-        let trust = inner.trust();
-        if trust != Trust::None {
-            if let Some(value) = inner.read_l1(key).await {
-                inner.count_hit(trust);
-                return Ok(Some(value));
-            }
-        }
-        Ok(inner
-            .read_through(key, trust)
-            .await?
-            .map(|(value, _)| value))
+        Ok(self.inner.read(key).await?.map(|entry| entry.bytes))
+    }
+
+    /// As `get`; an L1 hit comes with its L1 entry's memo (when L1 keeps memos, as the
+    /// memory backend does), so that `Cache::get_shared` decodes each L1 entry once.
+    async fn get_entry(&self, key: &str) -> Result<Option<StoredEntry>> {
+        self.check_open()?;
+        self.inner.read(key).await
     }
 
     /// From L2 (one call), filling L1: the remaining life asked for is the entry's own, which
@@ -567,7 +591,7 @@ impl CacheBackend for TieredLayer {
             let hit = if trust == Trust::None {
                 None
             } else {
-                inner.read_l1(key).await
+                inner.read_l1(key).await.map(|entry| entry.bytes)
             };
             match hit {
                 Some(value) => {

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use cachette_api::{
     blocking, Cache, CacheStats, DynCacheBackend, KeyTtl, Result, Ttl, WriteOptions,
@@ -92,6 +93,14 @@ impl Handle {
     /// See [`Cache::get`].
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         either!(self, c => c.get(key))
+    }
+
+    /// See [`Cache::get_shared`].
+    pub async fn get_shared<T>(&self, key: &str) -> Result<Option<Arc<T>>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        either!(self, c => c.get_shared(key))
     }
 
     /// See [`Cache::get_many`].

@@ -166,6 +166,7 @@ macro_rules! __handle_cases {
             touch_zero_deletes,
             encode_failure_is_encode_error,
             wrong_type_is_decode_error_naming_key,
+            get_shared_answers_what_get_answers,
             struct_gains_optional_field,
             ttl_reports_missing_persistent_and_expiring,
             namespace_composes_keys,

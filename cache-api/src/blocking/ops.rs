@@ -4,6 +4,7 @@
 //! arguments, semantics and errors (its documentation is the reference).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -27,6 +28,18 @@ impl Cache {
     /// ```
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         self.wait(self.as_async().get(key))
+    }
+
+    /// Reads a value that may be shared, decoded once per stored value; see
+    /// [`crate::Cache::get_shared`].
+    ///
+    /// # Errors
+    /// As [`crate::Cache::get_shared`].
+    pub fn get_shared<T>(&self, key: &str) -> Result<Option<Arc<T>>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        self.wait(self.as_async().get_shared(key))
     }
 
     /// Reads many values at once; see [`crate::Cache::get_many`].

@@ -3,13 +3,15 @@
 //! [`Call`]. Nothing else in the crate does any of these.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::{Cache, Error, ErrorKind, Result};
+use crate::memo::DecodedBy;
+use crate::{Cache, Error, ErrorKind, Result, StoredEntry};
 
 /// One public operation in progress: its name, and the caller's key when there is one, for
 /// every span, error and counter it produces.
@@ -83,6 +85,25 @@ impl<'a> Call<'a> {
             .codec
             .decode(bytes)
             .map_err(|e| self.fail(e))
+    }
+
+    /// Decodes a stored entry to a value that may be shared: the one its memo holds when a
+    /// handle that decodes as this one did decoded a `T` from it before; otherwise decoded now
+    /// (by [`decode`](Call::decode)) and left in the memo for the next read.
+    pub(crate) fn decode_shared<T>(&self, entry: &StoredEntry) -> Result<Arc<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let decoder = DecodedBy::of(&self.cache.shared.codec);
+        let memo = entry.memo.as_deref();
+        if let Some(value) = memo.and_then(|memo| memo.get::<T>(decoder)) {
+            return Ok(value);
+        }
+        let value = Arc::new(self.decode::<T>(&entry.bytes)?);
+        if let Some(memo) = memo {
+            memo.fill(decoder, value.clone());
+        }
+        Ok(value)
     }
 
     /// Runs one backend call: traced, its error given this call's context.

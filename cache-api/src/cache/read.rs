@@ -1,6 +1,7 @@
-//! Reads: `get`, `get_many`, `has_key`, `ttl`.
+//! Reads: `get`, `get_shared`, `get_many`, `has_key`, `ttl`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -30,17 +31,64 @@ impl Cache {
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let call = self.call("get", Some(key));
         let composed = call.compose(key)?;
-        let backend = self.backend();
-        match call.run_or(1, backend.get(&composed), || None).await? {
-            Some(bytes) => {
-                self.counters().hit(1);
-                call.decode(&bytes).map(Some)
-            }
-            None => {
-                self.counters().miss(1);
-                Ok(None)
-            }
+        let found = call
+            .run_or(1, self.backend().get(&composed), || None)
+            .await?;
+        self.counted(found)
+            .map(|bytes| call.decode(&bytes))
+            .transpose()
+    }
+
+    /// [`get`](Cache::get), answering a value that may be shared: on a backend that keeps
+    /// decoded values with its entries (the memory backend, the tiered layer's L1), each
+    /// stored value is decoded once, and every later `get_shared` of it for the same type
+    /// answers the same [`Arc`] without decoding again, until the key changes. On other
+    /// backends, or for a second type asked of the same entry, each call decodes as `get`
+    /// does. Worth it for large values read often; the answers, counters and errors are
+    /// `get`'s.
+    ///
+    /// The decoded value is kept as long as the entry (or any caller's `Arc`) lives, besides
+    /// the stored bytes.
+    ///
+    /// # Errors
+    /// As [`get`](Cache::get).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cachette_api::Result<()> {
+    /// use std::sync::Arc;
+    ///
+    /// let cache = cachette_memory::MemoryBackend::new().cache();
+    /// cache.set("report", &vec![1.5_f64; 1_000]).await?;
+    /// let first = cache.get_shared::<Vec<f64>>("report").await?;
+    /// let again = cache.get_shared::<Vec<f64>>("report").await?;
+    /// assert_eq!(first.as_deref().map(Vec::len), Some(1_000));
+    /// // Decoded once: both reads share it.
+    /// assert!(matches!((&first, &again), (Some(a), Some(b)) if Arc::ptr_eq(a, b)));
+    /// assert_eq!(cache.get_shared::<Vec<f64>>("missing").await?, None);
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_shared<T>(&self, key: &str) -> Result<Option<Arc<T>>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let call = self.call("get_shared", Some(key));
+        let composed = call.compose(key)?;
+        let found = call
+            .run_or(1, self.backend().get_entry(&composed), || None)
+            .await?;
+        self.counted(found)
+            .map(|entry| call.decode_shared(&entry))
+            .transpose()
+    }
+
+    /// Counts a one-key read as a hit or a miss, and hands its answer on.
+    fn counted<V>(&self, found: Option<V>) -> Option<V> {
+        match found {
+            Some(_) => self.counters().hit(1),
+            None => self.counters().miss(1),
         }
+        found
     }
 
     /// Reads many values at once (one round trip on Redis). Missing keys are left out of the
