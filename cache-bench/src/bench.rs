@@ -516,7 +516,7 @@ impl Run<'_> {
 /// Deletes every key under our prefixes (`SCAN` and `UNLINK`, never `FLUSHDB`).
 /// The tiered layer as an application sets it up: the memory backend (same bound as the
 /// memory subject's) over `l2`, coherent through Redis pub/sub on the same server.
-async fn tiered(url: &str, l2: RedisBackend) -> Result<cachette_tiered::TieredLayer> {
+pub(crate) async fn tiered(url: &str, l2: RedisBackend) -> Result<cachette_tiered::TieredLayer> {
     let channel =
         cachette_redis::RedisInvalidation::connect(url, "cache-bench:invalidation").await?;
     let l1 = cachette_memory::MemoryBackend::new();

@@ -12,6 +12,7 @@ use cachette_api::{async_trait, Bytes, Cache, CacheBackend, Expiry, KeyTtl, SetO
 
 use crate::fixture::{
     compose, Fixture, OpInput, Payload, Workload, BARE_PREFIX, BATCH, OURS_PREFIX, RAW_PREFIX,
+    TIERED_PREFIX,
 };
 use crate::subject::{MokaSameWork, RawMoka, RawRedis, Subject, SubjectId};
 use crate::Result;
@@ -50,7 +51,7 @@ pub(crate) struct Probe {
 }
 
 /// The rows of the table: (ours, the same work on the raw crate, the bare crate).
-pub(crate) const ROWS: [(Probe, Option<Probe>, Option<Probe>); 10] = [
+pub(crate) const ROWS: [(Probe, Option<Probe>, Option<Probe>); 11] = [
     (
         Probe {
             name: "ours-memory-get",
@@ -87,6 +88,17 @@ pub(crate) const ROWS: [(Probe, Option<Probe>, Option<Probe>); 10] = [
         Some(Probe {
             name: "moka-same-incr",
             what: "moka and_compute_with on the ASCII integer",
+        }),
+        None,
+    ),
+    (
+        Probe {
+            name: "ours-tiered-get",
+            what: "tiered L1 hit 100 B (`Cache::get`; L1 the memory backend, L2 Redis)",
+        },
+        Some(Probe {
+            name: "ours-memory-get-again",
+            what: "our memory backend's get hit (the tiered target's baseline)",
         }),
         None,
     ),
@@ -280,7 +292,8 @@ fn count(
         .ok_or_else(|| format!("no totals in {}", out.display()))?;
     let per_op = total as f64 / ops_of(probe) as f64;
     let lines = if listing {
-        annotate(&out, ops_of(probe)).unwrap_or_else(|e| vec![format!("(callgrind_annotate failed: {e})")])
+        annotate(&out, ops_of(probe))
+            .unwrap_or_else(|e| vec![format!("(callgrind_annotate failed: {e})")])
     } else {
         Vec::new()
     };
@@ -412,7 +425,7 @@ impl CacheBackend for NullBackend {
 
 /// Whether a probe talks to Redis.
 fn needs_redis(probe: &str) -> bool {
-    probe.contains("redis")
+    probe.contains("redis") || probe.contains("tiered")
 }
 
 /// The Redis subjects of the probes: exactly the subjects (and calls) of the timed cells.
@@ -421,6 +434,10 @@ struct RedisProbes {
     ours: Subject,
     same: Subject,
     bare: Subject,
+    /// Our `Cache` on the tiered layer, its L1 holding every key of the fixture.
+    tiered: Subject,
+    /// Kept alive for `tiered`'s invalidation channel.
+    _layer: cachette_tiered::TieredLayer,
 }
 
 impl RedisProbes {
@@ -430,8 +447,14 @@ impl RedisProbes {
             .with_url(url)
             .build()
             .await?;
+        let layer = crate::bench::tiered(url, redis.clone()).await?;
         let probes = RedisProbes {
             fixture: Fixture::new(SIZE)?,
+            tiered: Subject::Ours {
+                id: SubjectId::OursTiered,
+                cache: layer.cache_builder().with_prefix(TIERED_PREFIX).build()?,
+            },
+            _layer: layer,
             ours: Subject::Ours {
                 id: SubjectId::OursRedis,
                 cache: redis.cache_builder().with_prefix(OURS_PREFIX).build()?,
@@ -445,8 +468,12 @@ impl RedisProbes {
                 same_work: false,
             },
         };
-        for subject in [&probes.ours, &probes.same, &probes.bare] {
+        for subject in [&probes.ours, &probes.same, &probes.bare, &probes.tiered] {
             subject.populate(&probes.fixture).await?;
+        }
+        // Every key read once through the tiered layer, so that its L1 holds them all.
+        for i in 0..probes.fixture.keys.len() as u64 {
+            probes.run(&probes.tiered, Workload::GetHit, i).await?;
         }
         Ok(probes)
     }
@@ -477,6 +504,7 @@ struct Bench {
 /// [`measured`], where callgrind counts.
 pub(crate) fn run_probe(args: &[String]) -> Result<()> {
     let probe = args.first().cloned().unwrap_or_default();
+    let op = Op::parse(&probe)?;
     let n: u64 = args.get(1).ok_or("instr-probe OP N")?.parse()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -519,84 +547,141 @@ pub(crate) fn run_probe(args: &[String]) -> Result<()> {
         Ok::<_, crate::BoxError>(())
     })?;
     // Warm-up, uncounted; then the counted loop.
-    runtime.block_on(ops(&bench, &probe, 0, KEYS as u64))?;
-    measured(&runtime, &bench, &probe, n)?;
+    runtime.block_on(ops(&bench, op, 0, KEYS as u64))?;
+    measured(&runtime, &bench, op, n)?;
     Ok(())
 }
 
 /// The counted loop (callgrind's `--toggle-collect` names this function).
 #[inline(never)]
-fn measured(runtime: &tokio::runtime::Runtime, bench: &Bench, probe: &str, n: u64) -> Result<()> {
-    runtime.block_on(ops(bench, probe, KEYS as u64, n))
+fn measured(runtime: &tokio::runtime::Runtime, bench: &Bench, op: Op, n: u64) -> Result<()> {
+    runtime.block_on(ops(bench, op, KEYS as u64, n))
 }
 
-/// Operations `from..from + n` of `probe`.
-async fn ops(bench: &Bench, probe: &str, from: u64, n: u64) -> Result<()> {
+/// What one probe runs, resolved from its name once, before any counted call (a string
+/// match per call would be counted too, and would cost the probes unevenly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    OursMemoryGet,
+    MokaSameGet,
+    BareMokaGet,
+    OursMemorySet,
+    MokaSameSet,
+    BareMokaSet,
+    OursMemoryIncr,
+    MokaSameIncr,
+    OursHandleGet,
+    RawComposeDecode,
+    OursHandleSet,
+    RawComposeEncode,
+    OursMakeKey,
+    RawCompose,
+    /// A workload on one of the Redis-side subjects.
+    Remote(Remote, Workload),
+}
+
+/// The subjects of [`RedisProbes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Remote {
+    Ours,
+    Same,
+    Bare,
+    Tiered,
+}
+
+impl Op {
+    fn parse(probe: &str) -> Result<Op> {
+        use {Remote::*, Workload::*};
+        Ok(match probe {
+            "ours-memory-get" | "ours-memory-get-again" => Op::OursMemoryGet,
+            "moka-same-get" => Op::MokaSameGet,
+            "bare-moka-get" => Op::BareMokaGet,
+            "ours-memory-set" => Op::OursMemorySet,
+            "moka-same-set" => Op::MokaSameSet,
+            "bare-moka-set" => Op::BareMokaSet,
+            "ours-memory-incr" => Op::OursMemoryIncr,
+            "moka-same-incr" => Op::MokaSameIncr,
+            "ours-handle-get" => Op::OursHandleGet,
+            "raw-compose-decode" => Op::RawComposeDecode,
+            "ours-handle-set" => Op::OursHandleSet,
+            "raw-compose-encode" => Op::RawComposeEncode,
+            "ours-make-key" => Op::OursMakeKey,
+            "raw-compose" => Op::RawCompose,
+            "ours-redis-get" => Op::Remote(Ours, GetHit),
+            "redis-same-get" => Op::Remote(Same, GetHit),
+            "bare-redis-get" => Op::Remote(Bare, GetHit),
+            "ours-redis-set" => Op::Remote(Ours, Set),
+            "redis-same-set" => Op::Remote(Same, Set),
+            "bare-redis-set" => Op::Remote(Bare, Set),
+            "ours-tiered-get" => Op::Remote(Tiered, GetHit),
+            "ours-redis-get-many" => Op::Remote(Ours, GetMany),
+            "redis-same-get-many" => Op::Remote(Same, GetMany),
+            "bare-redis-get-many" => Op::Remote(Bare, GetMany),
+            "ours-redis-set-many" => Op::Remote(Ours, SetMany),
+            "redis-same-set-many" => Op::Remote(Same, SetMany),
+            "bare-redis-set-many" => Op::Remote(Bare, SetMany),
+            other => return Err(format!("instr-probe: unknown operation {other:?}").into()),
+        })
+    }
+}
+
+/// Operations `from..from + n` of `op`.
+async fn ops(bench: &Bench, op: Op, from: u64, n: u64) -> Result<()> {
     let b = bench;
     for i in from..from + n {
         let key = &b.keys[i as usize % b.keys.len()];
         let counter = &b.counters[i as usize % b.counters.len()];
-        match probe {
-            "ours-memory-get" => {
+        match op {
+            Op::OursMemoryGet => {
                 std::hint::black_box(b.ours.get::<Payload>(key).await?.ok_or("a miss")?);
             }
-            "moka-same-get" => {
+            Op::MokaSameGet => {
                 std::hint::black_box(b.same.get(key).await?.ok_or("a miss")?);
             }
-            "bare-moka-get" => {
+            Op::BareMokaGet => {
                 std::hint::black_box(b.bare.get(key).await.ok_or("a miss")?);
             }
-            "ours-memory-set" => b.ours.set(key, &b.payload).await?,
-            "moka-same-set" => b.same.set(key, &b.payload).await?,
-            "bare-moka-set" => b.bare.insert(key, b.encoded.clone()).await,
-            "ours-memory-incr" => {
+            Op::OursMemorySet => b.ours.set(key, &b.payload).await?,
+            Op::MokaSameSet => b.same.set(key, &b.payload).await?,
+            Op::BareMokaSet => b.bare.insert(key, b.encoded.clone()).await,
+            Op::OursMemoryIncr => {
                 std::hint::black_box(b.ours.incr(counter, 1).await?);
             }
-            "moka-same-incr" => {
+            Op::MokaSameIncr => {
                 std::hint::black_box(b.same.incr(counter).await.ok_or("no integer")?);
             }
-            "ours-handle-get" => {
+            Op::OursHandleGet => {
                 std::hint::black_box(b.handle.get::<Payload>(key).await?);
             }
-            "raw-compose-decode" => {
+            Op::RawComposeDecode => {
                 std::hint::black_box(compose(&b.head, key));
                 std::hint::black_box(rmp_serde::from_slice::<Payload>(std::hint::black_box(
                     &b.encoded,
                 ))?);
             }
-            "ours-handle-set" => b.handle.set(key, &b.payload).await?,
-            "raw-compose-encode" => {
+            Op::OursHandleSet => b.handle.set(key, &b.payload).await?,
+            Op::RawComposeEncode => {
                 std::hint::black_box(compose(&b.head, key));
                 std::hint::black_box(Bytes::from(rmp_serde::to_vec_named(std::hint::black_box(
                     &b.payload,
                 ))?));
             }
-            "ours-make-key" => {
+            Op::OursMakeKey => {
                 std::hint::black_box(b.handle.make_key(key)?);
             }
-            "raw-compose" => {
+            Op::RawCompose => {
                 std::hint::black_box(compose(&b.head, key));
             }
-            redis_probe if needs_redis(redis_probe) => {
+            Op::Remote(which, workload) => {
                 let r = b.redis.as_ref().ok_or("no Redis subjects")?;
-                let (subject, workload) = match redis_probe {
-                    "ours-redis-get" => (&r.ours, Workload::GetHit),
-                    "redis-same-get" => (&r.same, Workload::GetHit),
-                    "bare-redis-get" => (&r.bare, Workload::GetHit),
-                    "ours-redis-set" => (&r.ours, Workload::Set),
-                    "redis-same-set" => (&r.same, Workload::Set),
-                    "bare-redis-set" => (&r.bare, Workload::Set),
-                    "ours-redis-get-many" => (&r.ours, Workload::GetMany),
-                    "redis-same-get-many" => (&r.same, Workload::GetMany),
-                    "bare-redis-get-many" => (&r.bare, Workload::GetMany),
-                    "ours-redis-set-many" => (&r.ours, Workload::SetMany),
-                    "redis-same-set-many" => (&r.same, Workload::SetMany),
-                    "bare-redis-set-many" => (&r.bare, Workload::SetMany),
-                    other => return Err(format!("instr-probe: unknown operation {other:?}").into()),
+                let subject = match which {
+                    Remote::Ours => &r.ours,
+                    Remote::Same => &r.same,
+                    Remote::Bare => &r.bare,
+                    Remote::Tiered => &r.tiered,
                 };
                 r.run(subject, workload, i).await?;
             }
-            other => return Err(format!("instr-probe: unknown operation {other:?}").into()),
         }
     }
     Ok(())

@@ -306,7 +306,9 @@ impl Inner {
     /// once every 128 reads or so (see `tokio::task::coop`).
     async fn read_l1(&self, key: &str) -> Option<StoredEntry> {
         tokio::task::coop::consume_budget().await;
-        let sealed = self.l1().get_entry(key).await.ok()??;
+        // Called on the trait object itself: the `Arc`'s forwarding impl would box a
+        // second future on every hit.
+        let sealed = (**self.l1()).get_entry(key).await.ok()??;
         let value = self.open(key, &sealed.bytes)?;
         // The memo of the sealed entry is the memo of its value: one L1 entry, one value.
         Some(match sealed.memo {
