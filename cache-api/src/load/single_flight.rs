@@ -395,20 +395,13 @@ async fn wait_outcome(rx: &mut watch::Receiver<Outcomes>, place: usize) -> Optio
 mod tests {
     use super::*;
 
-    fn follower(flights: &Arc<SingleFlight>) -> Follower {
-        match flights.join("k") {
-            Role::Follower(f) => f,
-            Role::Leader(_) => panic!("the second caller must follow"),
-        }
-    }
-
     #[tokio::test]
     async fn followers_get_the_leaders_outcome() {
         let flights = Arc::new(SingleFlight::default());
         let Role::Leader(leader) = flights.join("k") else {
             panic!("first caller must lead")
         };
-        let f = follower(&flights);
+        let f = follower_of(&flights, "k");
         let epoch = flights.epoch("k");
         leader.finish(Ok(Bytes::from_static(b"v")));
         let Joined::Outcome(Ok(v)) = f.follow(Patience::default()).await else {
@@ -423,7 +416,7 @@ mod tests {
     async fn a_dropped_leader_hands_over() {
         let flights = Arc::new(SingleFlight::default());
         let leader = flights.join("k");
-        let f = follower(&flights);
+        let f = follower_of(&flights, "k");
         drop(leader);
         assert!(matches!(
             f.follow(Patience::default()).await,
@@ -437,7 +430,7 @@ mod tests {
         let Role::Leader(stuck) = flights.join("k") else {
             panic!("first caller must lead")
         };
-        let f = follower(&flights);
+        let f = follower_of(&flights, "k");
         let patience = Patience {
             take_over_after: Some(Duration::from_secs(1)),
             ..Patience::default()
@@ -448,7 +441,7 @@ mod tests {
         // The stuck leader finishing late must not free the new leader's slot.
         stuck.finish(Ok(Bytes::from_static(b"late")));
         assert_eq!(flights.len(), 1);
-        let late = follower(&flights);
+        let late = follower_of(&flights, "k");
         new_leader.finish(Ok(Bytes::from_static(b"new")));
         let Joined::Outcome(Ok(v)) = late.follow(Patience::default()).await else {
             panic!("the late follower must get the new leader's value")
@@ -613,7 +606,7 @@ mod tests {
     async fn a_deadline_answers_its_error() {
         let flights = Arc::new(SingleFlight::default());
         let _leader = flights.join("k");
-        let f = follower(&flights);
+        let f = follower_of(&flights, "k");
         let patience = Patience {
             deadline: Some((
                 Instant::now() + Duration::from_secs(1),
