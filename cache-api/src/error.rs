@@ -89,8 +89,16 @@ type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
 /// assert_eq!(err.key(), Some("earnings:AAPL"));
 /// assert!(!err.is_temporary());
 /// ```
+///
+/// The error is one pointer wide (its parts are boxed), so that every `Result` of the hot path
+/// stays small: moving a `Result<Option<Bytes>>` through the layers of a call costs a copy
+/// of its size each time.
 #[derive(Clone)]
-pub struct Error {
+pub struct Error(Box<Parts>);
+
+/// What an [`Error`] holds.
+#[derive(Clone)]
+struct Parts {
     kind: ErrorKind,
     message: String,
     operation: Option<&'static str>,
@@ -105,7 +113,7 @@ impl Error {
     ///
     /// [`ErrorKind::Unavailable`] and [`ErrorKind::Timeout`] are temporary by default.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(Parts {
             kind,
             message: message.into(),
             operation: None,
@@ -113,72 +121,72 @@ impl Error {
             backend: None,
             temporary: matches!(kind, ErrorKind::Unavailable | ErrorKind::Timeout),
             source: None,
-        }
+        }))
     }
 
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The key the operation was about, as the caller wrote it (not the composed key).
     pub fn key(&self) -> Option<&str> {
-        self.key.as_deref()
+        self.0.key.as_deref()
     }
 
     /// The operation that failed (`"get"`, `"set"`, …), when known.
     pub fn operation(&self) -> Option<&'static str> {
-        self.operation
+        self.0.operation
     }
 
     /// The name of the backend that failed (`"memory"`, `"redis"`), when known.
     pub fn backend(&self) -> Option<&'static str> {
-        self.backend
+        self.0.backend
     }
 
     /// The message, without the operation, key and backend that `Display` adds.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// Whether retrying the same call later may succeed (a dropped connection, a timeout).
     pub fn is_temporary(&self) -> bool {
-        self.temporary
+        self.0.temporary
     }
 
     /// Sets the key the error is about.
     pub fn with_key(mut self, key: impl Into<String>) -> Self {
-        self.key = Some(key.into());
+        self.0.key = Some(key.into());
         self
     }
 
     /// Sets the operation, unless one is already set.
     pub fn with_operation(mut self, operation: &'static str) -> Self {
-        self.operation.get_or_insert(operation);
+        self.0.operation.get_or_insert(operation);
         self
     }
 
     /// Sets the backend's name, unless one is already set.
     pub fn with_backend(mut self, backend: &'static str) -> Self {
-        self.backend.get_or_insert(backend);
+        self.0.backend.get_or_insert(backend);
         self
     }
 
     /// Marks whether a retry may succeed.
     pub fn with_temporary(mut self, temporary: bool) -> Self {
-        self.temporary = temporary;
+        self.0.temporary = temporary;
         self
     }
 
     /// Keeps `source` as the underlying cause.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Arc::new(source));
+        self.0.source = Some(Arc::new(source));
         self
     }
 
     /// Keeps an already shared cause.
     pub fn with_shared_source(mut self, source: Arc<dyn std::error::Error + Send + Sync>) -> Self {
-        self.source = Some(source);
+        self.0.source = Some(source);
         self
     }
 }
@@ -186,29 +194,29 @@ impl Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
-            .field("kind", &self.kind)
-            .field("message", &self.message)
-            .field("operation", &self.operation)
-            .field("key", &self.key)
-            .field("backend", &self.backend)
-            .field("temporary", &self.temporary)
-            .field("source", &self.source)
+            .field("kind", &self.0.kind)
+            .field("message", &self.0.message)
+            .field("operation", &self.0.operation)
+            .field("key", &self.0.key)
+            .field("backend", &self.0.backend)
+            .field("temporary", &self.0.temporary)
+            .field("source", &self.0.source)
             .finish()
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(backend) = self.backend {
+        if let Some(backend) = self.0.backend {
             write!(f, "{backend} ")?;
         }
-        if let Some(op) = self.operation {
+        if let Some(op) = self.0.operation {
             write!(f, "{op} ")?;
         }
-        if let Some(key) = &self.key {
+        if let Some(key) = &self.0.key {
             write!(f, "of key {key:?} ")?;
         }
-        write!(f, "failed ({}): {}", self.kind, self.message)?;
+        write!(f, "failed ({}): {}", self.0.kind, self.0.message)?;
         if f.alternate() {
             let mut cause = std::error::Error::source(self);
             while let Some(err) = cause {
@@ -222,7 +230,8 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.0
+            .source
             .as_ref()
             .map(|s| s.as_ref() as &(dyn std::error::Error + 'static))
     }
@@ -231,6 +240,16 @@ impl std::error::Error for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_is_one_pointer_wide() {
+        // Every `Result` of the call path carries it: it must stay small.
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+        assert!(
+            std::mem::size_of::<Result<Option<bytes::Bytes>>>()
+                <= std::mem::size_of::<Option<bytes::Bytes>>() + std::mem::size_of::<usize>()
+        );
+    }
 
     #[test]
     fn display_names_operation_key_and_backend() {

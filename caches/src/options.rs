@@ -35,6 +35,8 @@ pub(crate) enum Scope {
     Memory,
     Redis,
     Postgres,
+    /// Built only with the `memcached` feature (its options are named in other scopes).
+    #[cfg_attr(not(feature = "memcached"), allow(dead_code))]
     Memcached,
     /// The backends behind a network: Redis, PostgreSQL and memcached.
     Network,

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use cachette::{CacheConfig, CachesConfig, ErrorKind};
+use cachette::{CachesConfig, ErrorKind};
 
 #[tokio::test]
 async fn dummy_urls_build_a_cache_that_stores_nothing() {
@@ -41,6 +41,7 @@ async fn dummy_refuses_the_options_of_other_backends_and_an_address() {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
+    use cachette::CacheConfig;
 
     /// `tls_ca_file` reaches the PostgreSQL builder: `sslmode=require` with the server's CA
     /// works, with a CA that did not sign its certificate it fails.
