@@ -308,13 +308,10 @@ impl Inner {
         tokio::task::coop::consume_budget().await;
         // Called on the trait object itself: the `Arc`'s forwarding impl would box a
         // second future on every hit.
-        let sealed = (**self.l1()).get_entry(key).await.ok()??;
-        let value = self.open(key, &sealed.bytes)?;
+        let mut entry = (**self.l1()).get_entry(key).await.ok()??;
         // The memo of the sealed entry is the memo of its value: one L1 entry, one value.
-        Some(match sealed.memo {
-            Some(memo) => StoredEntry::with_memo(value, memo),
-            None => StoredEntry::new(value),
-        })
+        entry.bytes = self.open(key, &entry.bytes)?;
+        Some(entry)
     }
 
     /// One key: from L1 when trusted and there, else from L2 (filling L1).
